@@ -1,0 +1,306 @@
+package fuota
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/lorafuota/lorafuota/dutycycle"
+	"github.com/lorafuota/lorafuota/fragmentation"
+	"github.com/lorafuota/lorafuota/multicast"
+	"github.com/lorafuota/lorafuota/region"
+)
+
+// PlanRequest is what a campaign is planned from. The zero value of each optional
+// field means "choose for me".
+type PlanRequest struct {
+	// ImageSize is the size in bytes of the data block to send (the signed image).
+	ImageSize int
+	Region    region.Name
+	// DR is the multicast data rate.
+	DR int
+	// FragmentSize is the TS004 FragSize; 0 takes the largest the DR carries.
+	FragmentSize int
+	// Redundancy is the number of parity fragments per data block; 0 sizes it
+	// from ExpectedLoss.
+	Redundancy int
+	// ExpectedLoss is the probability that a device misses a multicast frame.
+	ExpectedLoss float64
+	// Devices is the number of devices in the campaign (default 1).
+	Devices int
+	// Target is the probability that every device receives enough fragments
+	// (default 0.99).
+	Target float64
+	// FrequencyHz is the multicast frequency; 0 takes the region's RX2 frequency.
+	FrequencyHz uint32
+	// DutyCycleModel is how the gateways enforce the duty cycle (default
+	// SlidingWindow, as ChirpStack Concentratord).
+	DutyCycleModel dutycycle.Model
+	// Margin is the least spacing the network server keeps between multicast
+	// items (ChirpStack's multicast_class_c_margin); 0 for none.
+	Margin time.Duration
+	// MaxLost is the devices' Lmax, the most uncoded fragments they can afford
+	// to lose; 0 when unknown.
+	MaxLost int
+}
+
+// BlockPlan is one data block with its own fragmentation session.
+type BlockPlan struct {
+	// Offset and Size locate the block in the image.
+	Offset, Size int
+	NbFrag       int
+	Padding      int
+	Redundancy   int
+	// Frames is NbFrag + Redundancy.
+	Frames int
+	// Duration is the block's expected transmission time at the sub-band's
+	// steady duty-cycle rate (what its session must cover).
+	Duration time.Duration
+	// TimeOut is the class C SessionTimeOut: the session lasts 2^TimeOut s.
+	TimeOut uint8
+}
+
+// Plan is a campaign's radio plan, computed before anything is sent.
+type Plan struct {
+	Request      PlanRequest
+	FragmentSize int
+	FrameAirtime time.Duration
+	Blocks       []BlockPlan
+	// Frames and Airtime total all blocks.
+	Frames  int
+	Airtime time.Duration
+	// FrequencyHz is the multicast frequency.
+	FrequencyHz uint32
+	SubBand     region.SubBand
+	// DutyCycle is the sub-band's limit d (1 when unlimited).
+	DutyCycle float64
+	// LowerBound is the shortest time the frames can take under the duty-cycle
+	// model and the margin.
+	LowerBound time.Duration
+	// Binding names what sets LowerBound: "duty cycle", "margin" or "airtime".
+	Binding  string
+	Warnings []string
+}
+
+// sessionSlack is added to a block's expected duration before it is rounded up
+// to a power-of-two session, for the start offset and scheduling jitter.
+const sessionSlack = 30 * time.Second
+
+// maxClassCSession is 2^15 s, the longest class C session TimeOut can express.
+const maxClassCSession = time.Duration(1<<multicast.MaxTimeOut) * time.Second
+
+// NewPlan checks a request and plans the campaign, or says which field makes it
+// impossible and why.
+func NewPlan(req PlanRequest) (*Plan, error) {
+	if req.Devices == 0 {
+		req.Devices = 1
+	}
+	if req.Target == 0 {
+		req.Target = 0.99
+	}
+	if req.DutyCycleModel == 0 {
+		req.DutyCycleModel = dutycycle.SlidingWindow
+	}
+	switch {
+	case req.ImageSize <= 0:
+		return nil, fmt.Errorf("image_size %d: must be positive", req.ImageSize)
+	case req.Devices < 0:
+		return nil, fmt.Errorf("devices %d: must not be negative", req.Devices)
+	case !(req.Target > 0 && req.Target < 1):
+		return nil, fmt.Errorf("target %v: must be in (0, 1)", req.Target)
+	case !(req.ExpectedLoss >= 0 && req.ExpectedLoss < 1):
+		return nil, fmt.Errorf("expected_loss %v: must be in [0, 1)", req.ExpectedLoss)
+	case req.Redundancy < 0:
+		return nil, fmt.Errorf("redundancy %d: must not be negative", req.Redundancy)
+	case req.Margin < 0:
+		return nil, fmt.Errorf("margin %v: must not be negative", req.Margin)
+	}
+	reg, err := region.Get(req.Region)
+	if err != nil {
+		return nil, fmt.Errorf("region: %w", err)
+	}
+	maxF, err := reg.MaxFragmentSize(req.DR, region.PayloadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("dr %d: %w", req.DR, err)
+	}
+	fragSize := req.FragmentSize
+	switch {
+	case fragSize == 0:
+		fragSize = maxF
+	case fragSize < 0 || fragSize > maxF:
+		return nil, fmt.Errorf("fragment_size %d: %s DR%d carries at most %d bytes per fragment (max FRMPayload − 3)",
+			fragSize, reg.Name(), req.DR, maxF)
+	}
+	toa, err := reg.DownlinkToA(req.DR, region.DataFragmentPHYLen(fragSize))
+	if err != nil {
+		return nil, fmt.Errorf("dr %d: %w", req.DR, err)
+	}
+	freq := req.FrequencyHz
+	if freq == 0 {
+		freq = reg.RX2().FrequencyHz
+	}
+	enforcement := region.Regulatory
+	if req.DutyCycleModel == dutycycle.OffTime {
+		enforcement = region.BasicStation
+	}
+	bands, err := reg.SubBands(enforcement)
+	if err != nil {
+		return nil, fmt.Errorf("duty-cycle model %v: %w", req.DutyCycleModel, err)
+	}
+	sb, err := bands.Lookup(freq)
+	if err != nil {
+		return nil, fmt.Errorf("frequency %d Hz: %w", freq, err)
+	}
+	d := 1.0
+	if !sb.DutyCycle.Unlimited() {
+		d = sb.DutyCycle.Fraction()
+	}
+
+	p := &Plan{Request: req, FragmentSize: fragSize, FrameAirtime: toa, FrequencyHz: freq, SubBand: sb, DutyCycle: d}
+	if err := p.splitBlocks(); err != nil {
+		return nil, err
+	}
+	for _, b := range p.Blocks {
+		p.Frames += b.Frames
+	}
+	p.Airtime = time.Duration(p.Frames) * toa
+	if p.LowerBound, err = dutycycle.MinDuration(req.DutyCycleModel, d, 0, p.Frames, toa, req.Margin); err != nil {
+		return nil, err
+	}
+	p.Binding = p.binding()
+	p.warn()
+	return p, nil
+}
+
+// splitBlocks cuts the image into the fewest data blocks whose fragment count
+// fits TS004's 14-bit counter and whose transmission fits one class C session.
+func (p *Plan) splitBlocks() error {
+	req := p.Request
+	total := (req.ImageSize + p.FragmentSize - 1) / p.FragmentSize
+	perDevice := 1 - (1-req.Target)/float64(req.Devices)
+	var lastErr error
+	for k := 1; k <= total; k++ {
+		blocks, err := p.tryBlocks(k, perDevice)
+		if err == nil {
+			p.Blocks = blocks
+			return nil
+		}
+		lastErr = err
+		if !errors.Is(err, errBlockTooLarge) {
+			return err
+		}
+	}
+	return fmt.Errorf("image_size %d: no split into data blocks works: %w", req.ImageSize, lastErr)
+}
+
+var errBlockTooLarge = errors.New("data block too large")
+
+func (p *Plan) tryBlocks(k int, perDevice float64) ([]BlockPlan, error) {
+	req := p.Request
+	blockSize := (req.ImageSize + k - 1) / k
+	// Whole fragments per block, so only the last block carries padding.
+	blockSize = (blockSize + p.FragmentSize - 1) / p.FragmentSize * p.FragmentSize
+	var blocks []BlockPlan
+	for off := 0; off < req.ImageSize; off += blockSize {
+		size := min(blockSize, req.ImageSize-off)
+		nb := (size + p.FragmentSize - 1) / p.FragmentSize
+		r := req.Redundancy
+		if r == 0 && req.ExpectedLoss > 0 {
+			var err error
+			if r, err = SizeRedundancy(nb, req.ExpectedLoss, perDevice, fragmentation.MaxFragmentCounter); err != nil {
+				return nil, fmt.Errorf("%w: %w", errBlockTooLarge, err)
+			}
+		}
+		if nb+r > fragmentation.MaxFragmentCounter {
+			return nil, fmt.Errorf("%w: nb_frag %d + redundancy %d exceeds the 14-bit fragment counter (%d)",
+				errBlockTooLarge, nb, r, fragmentation.MaxFragmentCounter)
+		}
+		// Size the session at the steady duty-cycle rate: an earlier block may have
+		// used the sliding window's burst budget.
+		dur, err := dutycycle.MinDuration(dutycycle.OffTime, p.DutyCycle, 0, nb+r, p.FrameAirtime, req.Margin)
+		if err != nil {
+			return nil, err
+		}
+		timeOut, ok := sessionTimeOut(dur + sessionSlack)
+		if !ok {
+			return nil, fmt.Errorf("%w: %d frames take %v, longer than the longest class C session (2^15 s)",
+				errBlockTooLarge, nb+r, dur.Round(time.Second))
+		}
+		blocks = append(blocks, BlockPlan{
+			Offset: off, Size: size, NbFrag: nb, Padding: nb*p.FragmentSize - size,
+			Redundancy: r, Frames: nb + r, Duration: dur, TimeOut: timeOut,
+		})
+	}
+	return blocks, nil
+}
+
+// sessionTimeOut returns the smallest T with 2^T s ≥ d, if T ≤ 15.
+func sessionTimeOut(d time.Duration) (uint8, bool) {
+	if d > maxClassCSession {
+		return 0, false
+	}
+	t := uint8(0)
+	for time.Duration(1<<t)*time.Second < d {
+		t++
+	}
+	return t, true
+}
+
+func (p *Plan) binding() string {
+	n := time.Duration(p.Frames)
+	switch {
+	case p.Frames == 0:
+		return "airtime"
+	case p.LowerBound <= n*p.FrameAirtime:
+		return "airtime"
+	case p.Request.Margin > 0 && p.LowerBound == (n-1)*max(p.Request.Margin, p.FrameAirtime)+p.FrameAirtime:
+		return "margin"
+	default:
+		return "duty cycle"
+	}
+}
+
+func (p *Plan) warn() {
+	req := p.Request
+	for i, b := range p.Blocks {
+		if b.NbFrag < 20 {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("block %d has %d fragments: below 20 the code costs about 10 %% extra (TS004 Annex A)", i, b.NbFrag))
+		}
+		if req.MaxLost > 0 && req.ExpectedLoss > 0 {
+			m := float64(b.NbFrag)
+			lost := m*req.ExpectedLoss + 2.3*math.Sqrt(m*req.ExpectedLoss*(1-req.ExpectedLoss))
+			if lost > float64(req.MaxLost) {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("block %d: devices may lose %.0f uncoded fragments, more than their Lmax %d, and abort", i, lost, req.MaxLost))
+			}
+		}
+	}
+	if req.ExpectedLoss > 0 && req.Redundancy > 0 {
+		for i, b := range p.Blocks {
+			if need, err := SizeRedundancy(b.NbFrag, req.ExpectedLoss, 1-(1-req.Target)/float64(req.Devices), math.MaxInt32); err == nil && need > b.Redundancy {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("block %d: redundancy %d is below the %d that %.0f %% loss needs for a %.0f %% target", i, b.Redundancy, need, req.ExpectedLoss*100, req.Target*100))
+			}
+		}
+	}
+}
+
+// String renders the plan for people.
+func (p *Plan) String() string {
+	var b strings.Builder
+	req := p.Request
+	fmt.Fprintf(&b, "image          %d bytes in %d data block(s)\n", req.ImageSize, len(p.Blocks))
+	fmt.Fprintf(&b, "radio          %s DR%d, %d Hz, sub-band %s (duty cycle %s), %v model\n",
+		req.Region, req.DR, p.FrequencyHz, p.SubBand.Name, p.SubBand.DutyCycle, req.DutyCycleModel)
+	fmt.Fprintf(&b, "fragments      %d bytes each, %v on air per frame\n", p.FragmentSize, p.FrameAirtime)
+	for i, bl := range p.Blocks {
+		fmt.Fprintf(&b, "block %d        %d bytes: nb_frag %d + redundancy %d = %d frames, padding %d, session 2^%d s\n",
+			i, bl.Size, bl.NbFrag, bl.Redundancy, bl.Frames, bl.Padding, bl.TimeOut)
+	}
+	fmt.Fprintf(&b, "airtime        %v for %d frames\n", p.Airtime.Round(time.Millisecond), p.Frames)
+	fmt.Fprintf(&b, "lower bound    %v (bound by %s)\n", p.LowerBound.Round(time.Second), p.Binding)
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "warning        %s\n", w)
+	}
+	return b.String()
+}

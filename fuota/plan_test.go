@@ -1,0 +1,171 @@
+package fuota
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lorafuota/lorafuota/dutycycle"
+	"github.com/lorafuota/lorafuota/fragmentation"
+	"github.com/lorafuota/lorafuota/region"
+)
+
+func TestNewPlanDefaults(t *testing.T) {
+	p, err := NewPlan(PlanRequest{ImageSize: 64 << 10, Region: region.EU868, DR: 5, ExpectedLoss: 0.1, Devices: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.FragmentSize != 239 {
+		t.Errorf("FragmentSize %d, want 239 (N − 3 at EU868 DR5)", p.FragmentSize)
+	}
+	if len(p.Blocks) != 1 {
+		t.Fatalf("%d blocks, want 1", len(p.Blocks))
+	}
+	b := p.Blocks[0]
+	if b.NbFrag != 275 || b.Padding != 275*239-65536 {
+		t.Errorf("nb_frag %d padding %d, want 275 and %d", b.NbFrag, b.Padding, 275*239-65536)
+	}
+	want, err := SizeRedundancy(275, 0.1, 1-0.01/100, fragmentation.MaxFragmentCounter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Redundancy != want || b.Frames != 275+want {
+		t.Errorf("redundancy %d frames %d, want %d and %d", b.Redundancy, b.Frames, want, 275+want)
+	}
+	if p.FrequencyHz != 869525000 || p.SubBand.Name != "P" || p.DutyCycle != 0.1 {
+		t.Errorf("frequency %d sub-band %q d %v, want 869525000, P, 0.1", p.FrequencyHz, p.SubBand.Name, p.DutyCycle)
+	}
+	if p.FrameAirtime != 394496*time.Microsecond {
+		t.Errorf("frame airtime %v, want 394.496ms", p.FrameAirtime)
+	}
+	if !strings.Contains(p.String(), "nb_frag 275") {
+		t.Errorf("String() lacks the block line:\n%s", p)
+	}
+}
+
+// TestNewPlanRadioFigures checks the planner against shared/RADIO.md §5.2:
+// 256 KiB at EU868 DR5, 10 % redundancy (R = 110): 1207 frames, 476.16 s of
+// airtime, 3716.16 s under a sliding window, (N−1)·ToA/d + ToA under off-time.
+func TestNewPlanRadioFigures(t *testing.T) {
+	toa := 394496 * time.Microsecond
+	tests := []struct {
+		model dutycycle.Model
+		want  time.Duration
+	}{
+		{dutycycle.SlidingWindow, time.Hour + 1207*toa - 360*time.Second},
+		{dutycycle.OffTime, 1206*10*toa + toa},
+	}
+	for _, tt := range tests {
+		p, err := NewPlan(PlanRequest{ImageSize: 256 << 10, Region: region.EU868, DR: 5, Redundancy: 110, DutyCycleModel: tt.model})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Frames != 1207 || p.Airtime != 1207*toa {
+			t.Errorf("%v: %d frames, airtime %v; want 1207 and %v", tt.model, p.Frames, p.Airtime, 1207*toa)
+		}
+		if p.LowerBound != tt.want {
+			t.Errorf("%v: lower bound %v, want %v", tt.model, p.LowerBound, tt.want)
+		}
+		if p.Binding != "duty cycle" {
+			t.Errorf("%v: binding %q, want duty cycle", tt.model, p.Binding)
+		}
+		// 1207 frames at the steady 10 % rate take 4758 s: 2^13 s covers it.
+		if got := p.Blocks[0].TimeOut; got != 13 {
+			t.Errorf("%v: TimeOut %d, want 13", tt.model, got)
+		}
+	}
+}
+
+func TestNewPlanSplitsBlocks(t *testing.T) {
+	// 1 MiB at DR0: 21846 fragments of 48 bytes overflow the 14-bit counter, and
+	// at 27.9 s per frame one class C session (2^15 s) carries at most ~1170.
+	p, err := NewPlan(PlanRequest{ImageSize: 1 << 20, Region: region.EU868, DR: 0, ExpectedLoss: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Blocks) < 19 {
+		t.Errorf("%d blocks, want ≥ 19", len(p.Blocks))
+	}
+	covered := 0
+	for i, b := range p.Blocks {
+		if b.Offset != covered {
+			t.Errorf("block %d at offset %d, want %d", i, b.Offset, covered)
+		}
+		covered += b.Size
+		if b.Frames > fragmentation.MaxFragmentCounter {
+			t.Errorf("block %d: %d frames", i, b.Frames)
+		}
+		if time.Duration(1<<b.TimeOut)*time.Second < b.Duration {
+			t.Errorf("block %d: session 2^%d s shorter than %v", i, b.TimeOut, b.Duration)
+		}
+		if i < len(p.Blocks)-1 && b.Padding != 0 {
+			t.Errorf("block %d: padding %d in a block that is not the last", i, b.Padding)
+		}
+	}
+	if covered != 1<<20 {
+		t.Errorf("blocks cover %d bytes, want %d", covered, 1<<20)
+	}
+}
+
+func TestNewPlanMarginBinds(t *testing.T) {
+	// ChirpStack's 5 s margin is slower than 10 % at DR5 (3.945 s).
+	p, err := NewPlan(PlanRequest{ImageSize: 64 << 10, Region: region.EU868, DR: 5, Redundancy: 28, Margin: 5 * time.Second, DutyCycleModel: dutycycle.OffTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Binding != "margin" {
+		t.Errorf("binding %q, want margin", p.Binding)
+	}
+	// US915 has no duty cycle: frames back to back.
+	p, err = NewPlan(PlanRequest{ImageSize: 64 << 10, Region: region.US915, DR: 13, Redundancy: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.DutyCycle != 1 || p.Binding != "airtime" || p.LowerBound != p.Airtime {
+		t.Errorf("US915: d %v binding %q bound %v airtime %v", p.DutyCycle, p.Binding, p.LowerBound, p.Airtime)
+	}
+}
+
+func TestNewPlanRefuses(t *testing.T) {
+	base := PlanRequest{ImageSize: 64 << 10, Region: region.EU868, DR: 5}
+	tests := []struct {
+		name  string
+		edit  func(*PlanRequest)
+		field string
+	}{
+		{"no image", func(r *PlanRequest) { r.ImageSize = 0 }, "image_size"},
+		{"fragment too large", func(r *PlanRequest) { r.FragmentSize = 240 }, "fragment_size 240"},
+		{"fragment too large DR0", func(r *PlanRequest) { r.DR = 0; r.FragmentSize = 49 }, "at most 48"},
+		{"unknown region", func(r *PlanRequest) { r.Region = "EU433X" }, "region"},
+		{"unknown DR", func(r *PlanRequest) { r.DR = 15 }, "dr 15"},
+		{"loss 1", func(r *PlanRequest) { r.ExpectedLoss = 1 }, "expected_loss"},
+		{"target", func(r *PlanRequest) { r.Target = 1.5 }, "target"},
+		{"negative redundancy", func(r *PlanRequest) { r.Redundancy = -1 }, "redundancy"},
+		{"frequency outside bands", func(r *PlanRequest) { r.FrequencyHz = 915_000_000 }, "frequency 915000000"},
+	}
+	for _, tt := range tests {
+		req := base
+		tt.edit(&req)
+		_, err := NewPlan(req)
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.field) {
+			t.Errorf("%s: error %q does not name %q", tt.name, err, tt.field)
+		}
+	}
+}
+
+func TestNewPlanWarnings(t *testing.T) {
+	p, err := NewPlan(PlanRequest{ImageSize: 2000, Region: region.EU868, DR: 5, Redundancy: 1, ExpectedLoss: 0.2, MaxLost: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(p.Warnings, "\n")
+	for _, want := range []string{"below 20", "Lmax 1", "redundancy 1 is below"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("warnings lack %q:\n%s", want, joined)
+		}
+	}
+}
