@@ -13,6 +13,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 	}
 	root.AddCommand(
+		newDemoCmd(),
+		newFragCmd(),
 		newFrameCmd(),
 		newImageCmd(),
 		newPlanCmd(),
