@@ -403,7 +403,11 @@ func (f *Flash) program(off int, p []byte) error {
 			s := f.writable(i)
 			dst, src := s.data[so:so+l], sp.data[k:k+l]
 			if torn || meta {
-				f.applyCut(s, so, dst, src, res[base+k:], torn, meta)
+				var tornRes []byte // only a torn cut has a result to apply
+				if torn {
+					tornRes = res[base+k:]
+				}
+				f.applyCut(s, so, dst, src, tornRes, torn, meta)
 			} else {
 				if f.geo.ErasedValue == 0 {
 					for j, d := range src {

@@ -1270,3 +1270,22 @@ func TestStrings(t *testing.T) {
 		t.Errorf("OpError %q", err)
 	}
 }
+
+// TestMetastableAfterCutAcrossSectors is the regression test for a panic: an
+// flash.After|flash.Metastable cut on a program spanning several sectors indexed the torn
+// result, which only torn modes compute.
+func TestMetastableAfterCutAcrossSectors(t *testing.T) {
+	f, err := flash.New(flash.STM32WL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ArmCut(1, flash.After|flash.Metastable)
+	data := make([]byte, 4096)
+	if err := f.Program(0, data); !errors.Is(err, flash.ErrPowerCut) {
+		t.Fatalf("Program: %v, want flash.ErrPowerCut", err)
+	}
+	f.PowerOn()
+	if f.MetastableBytes() == 0 {
+		t.Error("an interrupted program left no metastable bytes")
+	}
+}
