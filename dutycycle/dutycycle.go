@@ -310,10 +310,11 @@ func (l *Ledger) Prune(t time.Time) {
 
 // MinDuration is the shortest time from the start of the first to the end of the
 // last of n frames of airtime a each under the model, with starts at least
-// spacing apart (a network server's fixed margin; 0 for none). It is the lower
-// bound a pacer is measured against (shared/RADIO.md §5.1); for SlidingWindow it
-// is the continuous bound W·k + (A − B·k), k = ⌈A/B⌉ − 1, which discrete frames
-// can approach but not beat.
+// spacing apart (a network server's fixed margin, or airtime plus the gateway's
+// gap between frames; 0 for none). It is the lower bound a pacer is measured
+// against (shared/RADIO.md §5.1); for SlidingWindow it is the continuous bound
+// W·k + (A − B·k), k = ⌈A/B⌉ − 1, which discrete frames can approach but not
+// beat. A duration too long for time.Duration (about 292 years) is an error.
 func MinDuration(model Model, limit float64, window time.Duration, n int, a, spacing time.Duration) (time.Duration, error) {
 	l, err := New(model, limit, window)
 	if err != nil {
@@ -322,23 +323,31 @@ func MinDuration(model Model, limit float64, window time.Duration, n int, a, spa
 	if n <= 0 {
 		return 0, nil
 	}
-	step := max(a, spacing)
-	byMargin := time.Duration(n-1)*step + a
-	var byDuty time.Duration
+	if a <= 0 || spacing < 0 {
+		return 0, fmt.Errorf("dutycycle: airtime %v and spacing %v: airtime must be positive, spacing not negative", a, spacing)
+	}
+	// Work in float seconds, then check the result fits a Duration: n·a/d
+	// overflows int64 nanoseconds for long campaigns in 0.1 % bands.
+	step := max(a, spacing).Seconds()
+	secs := float64(n-1)*step + a.Seconds()
 	switch model {
 	case OffTime:
-		byDuty = time.Duration(n-1)*max(l.offTime(a), step) + a
+		secs = max(secs, float64(n-1)*max(l.offTime(a).Seconds(), step)+a.Seconds())
 	default:
-		total := time.Duration(n) * a
 		if l.budget <= 0 {
 			return 0, fmt.Errorf("dutycycle: window %v at limit %v leaves no budget", l.window, limit)
 		}
-		if total <= l.budget {
-			byDuty = total
-		} else {
-			k := (total+l.budget-1)/l.budget - 1
-			byDuty = time.Duration(k)*l.window + total - time.Duration(k)*l.budget
+		total, budget := float64(n)*a.Seconds(), l.budget.Seconds()
+		byDuty := total
+		if total > budget {
+			k := math.Ceil(total/budget) - 1
+			byDuty = k*l.window.Seconds() + total - k*budget
 		}
+		secs = max(secs, byDuty)
 	}
-	return max(byMargin, byDuty), nil
+	if secs >= float64(math.MaxInt64)/float64(time.Second) {
+		return 0, fmt.Errorf("dutycycle: %d frames of %v at %v take %.3g s, beyond what a time.Duration holds", n, a, limit, secs)
+	}
+	// Round to the nanosecond: the inputs are whole nanoseconds.
+	return time.Duration(math.Round(secs * float64(time.Second))), nil
 }

@@ -254,3 +254,14 @@ func TestPrune(t *testing.T) {
 		t.Errorf("%d frames left after pruning past every window", n)
 	}
 }
+
+func TestMinDurationRefusesOverflow(t *testing.T) {
+	// 5 000 000 DR0 frames in a 0.1 % band: 443 years of off-time, which
+	// overflows int64 nanoseconds (292 years).
+	if d, err := MinDuration(OffTime, 0.001, 0, 5_000_000, 2793472*time.Microsecond, 0); err == nil {
+		t.Errorf("MinDuration = %v, want an overflow error", d)
+	}
+	if _, err := MinDuration(OffTime, 0.1, 0, 10, 0, 0); err == nil {
+		t.Error("zero airtime accepted")
+	}
+}

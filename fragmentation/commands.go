@@ -112,7 +112,7 @@ type FragSessionStatusAns struct {
 	// so that both forms encode back to their own bytes: re-encoding a 4-byte
 	// answer as 1 byte could merge it with a following command. It has no effect
 	// without SessionDoesNotExist or in version 1.
-	ZeroFilled bool `json:"-"`
+	ZeroFilled bool `json:"zero_filled,omitzero"`
 }
 
 func (*FragSessionStatusAns) CID() byte    { return CIDFragSessionStatus }

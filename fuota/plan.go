@@ -36,15 +36,34 @@ type PlanRequest struct {
 	// FrequencyHz is the multicast frequency; 0 takes the region's RX2 frequency.
 	FrequencyHz uint32
 	// DutyCycleModel is how the gateways enforce the duty cycle (default
-	// SlidingWindow, as ChirpStack Concentratord).
+	// SlidingWindow, as ChirpStack Concentratord). It also picks the sub-band
+	// table: the regulatory one for SlidingWindow, Basic Station's own mapping
+	// for OffTime (which puts 865–868 MHz at 0.1 %, RADIO.md §4.2).
 	DutyCycleModel dutycycle.Model
 	// Margin is the least spacing the network server keeps between multicast
 	// items (ChirpStack's multicast_class_c_margin); 0 for none.
 	Margin time.Duration
+	// FrameGap is the least idle time a gateway leaves between two frames
+	// (0: DefaultFrameGap).
+	FrameGap time.Duration
 	// MaxLost is the devices' Lmax, the most uncoded fragments they can afford
 	// to lose; 0 when unknown.
 	MaxLost int
 }
+
+// DefaultFrameGap is the gap Concentratord leaves between back-to-back
+// downlinks (its JIT queue's 42.5 ms, shared/RADIO.md §4.2); it matters where no
+// duty cycle spaces the frames (US915).
+const DefaultFrameGap = 42500 * time.Microsecond
+
+// MaxBlocks bounds the data blocks of one campaign: each costs a unicast
+// FragSessionSetupReq per device and its own session, so a plan needing more is
+// refused rather than handed to the radio.
+const MaxBlocks = 64
+
+// minBlockFragments is the smallest block the planner splits into: below 20
+// fragments the code costs about 10 % extra (TS004 Annex A).
+const minBlockFragments = 20
 
 // BlockPlan is one data block with its own fragmentation session.
 type BlockPlan struct {
@@ -76,8 +95,11 @@ type Plan struct {
 	SubBand     region.SubBand
 	// DutyCycle is the sub-band's limit d (1 when unlimited).
 	DutyCycle float64
+	// FrameSpacing is the least time between two frame starts: the airtime plus
+	// the gateway's gap, or the network server's margin if longer.
+	FrameSpacing time.Duration
 	// LowerBound is the shortest time the frames can take under the duty-cycle
-	// model and the margin.
+	// model and the spacing.
 	LowerBound time.Duration
 	// Binding names what sets LowerBound: "duty cycle", "margin" or "airtime".
 	Binding  string
@@ -87,9 +109,6 @@ type Plan struct {
 // sessionSlack is added to a block's expected duration before it is rounded up
 // to a power-of-two session, for the start offset and scheduling jitter.
 const sessionSlack = 30 * time.Second
-
-// maxClassCSession is 2^15 s, the longest class C session TimeOut can express.
-const maxClassCSession = time.Duration(1<<multicast.MaxTimeOut) * time.Second
 
 // NewPlan checks a request and plans the campaign, or says which field makes it
 // impossible and why.
@@ -116,6 +135,11 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 		return nil, fmt.Errorf("redundancy %d: must not be negative", req.Redundancy)
 	case req.Margin < 0:
 		return nil, fmt.Errorf("margin %v: must not be negative", req.Margin)
+	case req.FrameGap < 0:
+		return nil, fmt.Errorf("frame_gap %v: must not be negative", req.FrameGap)
+	}
+	if req.FrameGap == 0 {
+		req.FrameGap = DefaultFrameGap
 	}
 	reg, err := region.Get(req.Region)
 	if err != nil {
@@ -141,6 +165,9 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 	if freq == 0 {
 		freq = reg.RX2().FrequencyHz
 	}
+	if err := multicast.ValidateDLFrequency(freq); err != nil {
+		return nil, fmt.Errorf("frequency %d Hz: %w", freq, err)
+	}
 	enforcement := region.Regulatory
 	if req.DutyCycleModel == dutycycle.OffTime {
 		enforcement = region.BasicStation
@@ -158,7 +185,8 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 		d = sb.DutyCycle.Fraction()
 	}
 
-	p := &Plan{Request: req, FragmentSize: fragSize, FrameAirtime: toa, FrequencyHz: freq, SubBand: sb, DutyCycle: d}
+	p := &Plan{Request: req, FragmentSize: fragSize, FrameAirtime: toa, FrequencyHz: freq, SubBand: sb, DutyCycle: d,
+		FrameSpacing: max(toa+req.FrameGap, req.Margin)}
 	if err := p.splitBlocks(); err != nil {
 		return nil, err
 	}
@@ -166,8 +194,8 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 		p.Frames += b.Frames
 	}
 	p.Airtime = time.Duration(p.Frames) * toa
-	if p.LowerBound, err = dutycycle.MinDuration(req.DutyCycleModel, d, 0, p.Frames, toa, req.Margin); err != nil {
-		return nil, err
+	if p.LowerBound, err = dutycycle.MinDuration(req.DutyCycleModel, d, 0, p.Frames, toa, p.FrameSpacing); err != nil {
+		return nil, fmt.Errorf("image_size %d: %w", req.ImageSize, err)
 	}
 	p.Binding = p.binding()
 	p.warn()
@@ -179,10 +207,16 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 func (p *Plan) splitBlocks() error {
 	req := p.Request
 	total := (req.ImageSize + p.FragmentSize - 1) / p.FragmentSize
-	perDevice := 1 - (1-req.Target)/float64(req.Devices)
+	if total < 2 && req.ExpectedLoss > 0 || total < 2 && req.Redundancy > 0 {
+		// With one fragment every parity row is empty (⌊M/2⌋ = 0 columns,
+		// PROTOCOLS.md §1.3): parity would be zeros.
+		return fmt.Errorf("fragment_size %d: the %d-byte image is one fragment, and parity of a one-fragment block carries nothing; use a smaller fragment_size",
+			p.FragmentSize, req.ImageSize)
+	}
+	maxBlocks := min(MaxBlocks, max(1, total/minBlockFragments))
 	var lastErr error
-	for k := 1; k <= total; k++ {
-		blocks, err := p.tryBlocks(k, perDevice)
+	for k := 1; k <= maxBlocks; k++ {
+		blocks, err := p.tryBlocks(k)
 		if err == nil {
 			p.Blocks = blocks
 			return nil
@@ -192,12 +226,27 @@ func (p *Plan) splitBlocks() error {
 			return err
 		}
 	}
-	return fmt.Errorf("image_size %d: no split into data blocks works: %w", req.ImageSize, lastErr)
+	return fmt.Errorf("image_size %d: does not fit %d data blocks of at least %d fragments (at most %d blocks per campaign): %w",
+		req.ImageSize, maxBlocks, min(minBlockFragments, total), MaxBlocks, lastErr)
 }
 
 var errBlockTooLarge = errors.New("data block too large")
 
-func (p *Plan) tryBlocks(k int, perDevice float64) ([]BlockPlan, error) {
+// perDeviceFailure is the failure probability each device may have in each of k
+// blocks so that all devices get all blocks with probability ≥ Target (union
+// bound).
+func (p *Plan) perDeviceFailure(k int) float64 {
+	return (1 - p.Request.Target) / float64(p.Request.Devices*k)
+}
+
+// sizeRedundancy sizes a block's parity: half of the failure budget for missing
+// too many frames, half for the code needing more than its overhead.
+func (p *Plan) sizeRedundancy(nb, k, limit int) (int, error) {
+	eps := p.perDeviceFailure(k)
+	return SizeRedundancy(nb, p.Request.ExpectedLoss, 1-eps/2, DecodeOverheadFor(eps/2), limit)
+}
+
+func (p *Plan) tryBlocks(k int) ([]BlockPlan, error) {
 	req := p.Request
 	blockSize := (req.ImageSize + k - 1) / k
 	// Whole fragments per block, so only the last block carries padding.
@@ -209,7 +258,7 @@ func (p *Plan) tryBlocks(k int, perDevice float64) ([]BlockPlan, error) {
 		r := req.Redundancy
 		if r == 0 && req.ExpectedLoss > 0 {
 			var err error
-			if r, err = SizeRedundancy(nb, req.ExpectedLoss, perDevice, fragmentation.MaxFragmentCounter); err != nil {
+			if r, err = p.sizeRedundancy(nb, k, fragmentation.MaxFragmentCounter); err != nil {
 				return nil, fmt.Errorf("%w: %w", errBlockTooLarge, err)
 			}
 		}
@@ -219,14 +268,13 @@ func (p *Plan) tryBlocks(k int, perDevice float64) ([]BlockPlan, error) {
 		}
 		// Size the session at the steady duty-cycle rate: an earlier block may have
 		// used the sliding window's burst budget.
-		dur, err := dutycycle.MinDuration(dutycycle.OffTime, p.DutyCycle, 0, nb+r, p.FrameAirtime, req.Margin)
+		dur, err := dutycycle.MinDuration(dutycycle.OffTime, p.DutyCycle, 0, nb+r, p.FrameAirtime, p.FrameSpacing)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errBlockTooLarge, err)
 		}
-		timeOut, ok := sessionTimeOut(dur + sessionSlack)
-		if !ok {
-			return nil, fmt.Errorf("%w: %d frames take %v, longer than the longest class C session (2^15 s)",
-				errBlockTooLarge, nb+r, dur.Round(time.Second))
+		timeOut, err := multicast.ClassCTimeOut(uint64((dur + sessionSlack + time.Second - 1) / time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %d frames take %v: %w", errBlockTooLarge, nb+r, dur.Round(time.Second), err)
 		}
 		blocks = append(blocks, BlockPlan{
 			Offset: off, Size: size, NbFrag: nb, Padding: nb*p.FragmentSize - size,
@@ -236,26 +284,14 @@ func (p *Plan) tryBlocks(k int, perDevice float64) ([]BlockPlan, error) {
 	return blocks, nil
 }
 
-// sessionTimeOut returns the smallest T with 2^T s ≥ d, if T ≤ 15.
-func sessionTimeOut(d time.Duration) (uint8, bool) {
-	if d > maxClassCSession {
-		return 0, false
-	}
-	t := uint8(0)
-	for time.Duration(1<<t)*time.Second < d {
-		t++
-	}
-	return t, true
-}
-
 func (p *Plan) binding() string {
 	n := time.Duration(p.Frames)
 	switch {
 	case p.Frames == 0:
 		return "airtime"
-	case p.LowerBound <= n*p.FrameAirtime:
+	case p.LowerBound <= max(n-1, 0)*(p.FrameAirtime+p.Request.FrameGap)+p.FrameAirtime:
 		return "airtime"
-	case p.Request.Margin > 0 && p.LowerBound == (n-1)*max(p.Request.Margin, p.FrameAirtime)+p.FrameAirtime:
+	case p.Request.Margin > p.FrameAirtime+p.Request.FrameGap && p.LowerBound == (n-1)*p.Request.Margin+p.FrameAirtime:
 		return "margin"
 	default:
 		return "duty cycle"
@@ -264,9 +300,13 @@ func (p *Plan) binding() string {
 
 func (p *Plan) warn() {
 	req := p.Request
+	if req.Redundancy == 0 && req.ExpectedLoss == 0 {
+		p.Warnings = append(p.Warnings, "no parity fragments: with neither redundancy nor expected_loss given, a device that misses one frame cannot finish")
+	}
+	k := len(p.Blocks)
 	for i, b := range p.Blocks {
-		if b.NbFrag < 20 {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("block %d has %d fragments: below 20 the code costs about 10 %% extra (TS004 Annex A)", i, b.NbFrag))
+		if b.NbFrag < minBlockFragments {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("block %d has %d fragments: below %d the code costs about 10 %% extra (TS004 Annex A)", i, b.NbFrag, minBlockFragments))
 		}
 		if req.MaxLost > 0 && req.ExpectedLoss > 0 {
 			m := float64(b.NbFrag)
@@ -275,10 +315,8 @@ func (p *Plan) warn() {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("block %d: devices may lose %.0f uncoded fragments, more than their Lmax %d, and abort", i, lost, req.MaxLost))
 			}
 		}
-	}
-	if req.ExpectedLoss > 0 && req.Redundancy > 0 {
-		for i, b := range p.Blocks {
-			if need, err := SizeRedundancy(b.NbFrag, req.ExpectedLoss, 1-(1-req.Target)/float64(req.Devices), math.MaxInt32); err == nil && need > b.Redundancy {
+		if req.ExpectedLoss > 0 && req.Redundancy > 0 {
+			if need, err := p.sizeRedundancy(b.NbFrag, k, math.MaxInt32); err == nil && need > b.Redundancy {
 				p.Warnings = append(p.Warnings, fmt.Sprintf("block %d: redundancy %d is below the %d that %.0f %% loss needs for a %.0f %% target", i, b.Redundancy, need, req.ExpectedLoss*100, req.Target*100))
 			}
 		}

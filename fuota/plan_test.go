@@ -25,7 +25,9 @@ func TestNewPlanDefaults(t *testing.T) {
 	if b.NbFrag != 275 || b.Padding != 275*239-65536 {
 		t.Errorf("nb_frag %d padding %d, want 275 and %d", b.NbFrag, b.Padding, 275*239-65536)
 	}
-	want, err := SizeRedundancy(275, 0.1, 1-0.01/100, fragmentation.MaxFragmentCounter)
+	// One block, 100 devices, 99 %: per-device failure 1e-4, half of it for the
+	// reception, half for the code's overhead.
+	want, err := SizeRedundancy(275, 0.1, 1-0.5e-4, DecodeOverheadFor(0.5e-4), fragmentation.MaxFragmentCounter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +123,10 @@ func TestNewPlanMarginBinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.DutyCycle != 1 || p.Binding != "airtime" || p.LowerBound != p.Airtime {
-		t.Errorf("US915: d %v binding %q bound %v airtime %v", p.DutyCycle, p.Binding, p.LowerBound, p.Airtime)
+	// No duty cycle: frames back to back, each followed by the gateway's gap.
+	wantBound := time.Duration(p.Frames-1)*(p.FrameAirtime+DefaultFrameGap) + p.FrameAirtime
+	if p.DutyCycle != 1 || p.Binding != "airtime" || p.LowerBound != wantBound {
+		t.Errorf("US915: d %v binding %q bound %v, want 1, airtime, %v", p.DutyCycle, p.Binding, p.LowerBound, wantBound)
 	}
 }
 
@@ -142,6 +146,10 @@ func TestNewPlanRefuses(t *testing.T) {
 		{"target", func(r *PlanRequest) { r.Target = 1.5 }, "target"},
 		{"negative redundancy", func(r *PlanRequest) { r.Redundancy = -1 }, "redundancy"},
 		{"frequency outside bands", func(r *PlanRequest) { r.FrequencyHz = 915_000_000 }, "frequency 915000000"},
+		{"frequency not in 100 Hz steps", func(r *PlanRequest) { r.FrequencyHz = 869_525_050 }, "dl_frequency"},
+		{"one fragment with parity", func(r *PlanRequest) { r.ImageSize = 100; r.ExpectedLoss = 0.3 }, "one fragment"},
+		{"too many blocks", func(r *PlanRequest) { r.ImageSize = 16 << 20; r.DR = 0; r.ExpectedLoss = 0.1 }, "at most 64 blocks"},
+		{"negative gap", func(r *PlanRequest) { r.FrameGap = -time.Millisecond }, "frame_gap"},
 	}
 	for _, tt := range tests {
 		req := base
@@ -167,5 +175,35 @@ func TestNewPlanWarnings(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("warnings lack %q:\n%s", want, joined)
 		}
+	}
+}
+
+// TestNewPlanTargetCoversAllBlocks checks that the success target is shared out
+// over the blocks: a device must decode every block, so each block gets a
+// smaller failure budget the more blocks there are.
+func TestNewPlanTargetCoversAllBlocks(t *testing.T) {
+	p, err := NewPlan(PlanRequest{ImageSize: 1 << 20, Region: region.EU868, DR: 0, ExpectedLoss: 0.1, Target: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := len(p.Blocks)
+	if k < 2 {
+		t.Fatalf("%d blocks, want several", k)
+	}
+	b := p.Blocks[0]
+	eps := 0.1 / float64(k)
+	want, err := SizeRedundancy(b.NbFrag, 0.1, 1-eps/2, DecodeOverheadFor(eps/2), fragmentation.MaxFragmentCounter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Redundancy != want {
+		t.Errorf("block 0 redundancy %d, want %d (failure budget split over %d blocks)", b.Redundancy, want, k)
+	}
+	single, err := SizeRedundancy(b.NbFrag, 0.1, 0.95, DecodeOverheadFor(0.05), fragmentation.MaxFragmentCounter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Redundancy <= single {
+		t.Errorf("block 0 redundancy %d is not above the single-block %d", b.Redundancy, single)
 	}
 }

@@ -24,7 +24,7 @@ func TestSizeRedundancyRadioTable(t *testing.T) {
 			devices int
 			want    int
 		}{{1, tt.one}, {1000, tt.thousand}} {
-			r, err := SizeRedundancy(m, tt.loss, 1-0.01/float64(c.devices), 16383)
+			r, err := SizeRedundancy(m, tt.loss, 1-0.01/float64(c.devices), DecodeOverhead, 16383)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,11 +49,11 @@ func TestSizeRedundancyErrors(t *testing.T) {
 		{"over the 14-bit limit", 16000, 0.2, 0.99, 16383},
 	}
 	for _, tt := range tests {
-		if r, err := SizeRedundancy(tt.m, tt.loss, tt.tgt, tt.limit); err == nil {
+		if r, err := SizeRedundancy(tt.m, tt.loss, tt.tgt, DecodeOverhead, tt.limit); err == nil {
 			t.Errorf("%s: got R = %d, want an error", tt.name, r)
 		}
 	}
-	if r, err := SizeRedundancy(100, 0, 0.99, 16383); err != nil || r != 0 {
+	if r, err := SizeRedundancy(100, 0, 0.99, DecodeOverhead, 16383); err != nil || r != 0 {
 		t.Errorf("no loss: R = %d, %v; want 0", r, err)
 	}
 }
@@ -73,6 +73,24 @@ func TestBinomialTail(t *testing.T) {
 	for _, tt := range tests {
 		if got := binomialTail(tt.n, tt.k, tt.p); math.Abs(got-tt.want) > 1e-4 {
 			t.Errorf("P[Bin(%d, %v) ≥ %d] = %v, want %v", tt.n, tt.p, tt.k, got, tt.want)
+		}
+	}
+}
+
+func TestDecodeOverheadFor(t *testing.T) {
+	tests := []struct {
+		failure float64
+		want    int
+	}{
+		{0.25, 2},
+		{0.01, 7},
+		{1e-5, 17},
+		{0, DecodeOverhead},
+		{1, DecodeOverhead},
+	}
+	for _, tt := range tests {
+		if got := DecodeOverheadFor(tt.failure); got != tt.want {
+			t.Errorf("DecodeOverheadFor(%v) = %d, want %d", tt.failure, got, tt.want)
 		}
 	}
 }

@@ -372,3 +372,9 @@ func (c *McClassBSessionAns) UnmarshalBinary(b []byte) error { return applayer.U
 // Err returns nil when the session was accepted, or an error wrapping
 // ErrRefused that gives every reason.
 func (c *McClassBSessionAns) Err() error { return c.err(c.Name()) }
+
+// ValidateDLFrequency reports whether hz can be sent as DLFrequ (a 24-bit count
+// of 100 Hz steps), so a planner can refuse a frequency before any setup.
+func ValidateDLFrequency(hz uint32) error {
+	return checkDLFrequency("McClassCSessionReq", hz)
+}

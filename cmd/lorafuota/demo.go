@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 
 // demoStart is the virtual time a demo campaign starts at; fixed so that runs
 // replay from the seed alone.
-var demoStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+func demoStart() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 
 // demoJSON is the summary `demo --json` prints.
 type demoJSON struct {
@@ -41,6 +43,8 @@ type demoJSON struct {
 	MulticastSeconds    float64        `json:"multicast_seconds"`
 	LowerBoundSeconds   float64        `json:"lower_bound_seconds"`
 	DutyCycleRejections int            `json:"duty_cycle_rejections"`
+	RejectionsByStatus  map[string]int `json:"rejections_by_status,omitempty"`
+	SessionOverruns     int            `json:"session_overruns"`
 	WallSeconds         float64        `json:"wall_seconds"`
 	FailureReasons      map[string]int `json:"failure_reasons,omitempty"`
 }
@@ -112,7 +116,7 @@ they land.`,
 			pub := key.Public()
 			res, err := rehearsal.Run(rehearsal.Config{
 				Plan: plan, Image: signed, Matrix: matrix, Loss: loss, MaxLost: flags.maxLost,
-				Start: demoStart, Rand: src.Stream,
+				Start: demoStart(), Rand: src.Stream,
 				Verify: func(img []byte) error {
 					if rep := image.Verify(img, pub, image.VerifyOptions{}); !rep.OK() {
 						return fmt.Errorf("image verification failed: %v", rep.Failed())
@@ -130,6 +134,7 @@ they land.`,
 				Blocks: len(plan.Blocks), FragmentsSent: res.FramesSent, FragmentsNeeded: res.FramesNeeded,
 				AirtimeSeconds: res.Airtime.Seconds(), MulticastSeconds: res.Duration.Seconds(),
 				LowerBoundSeconds: plan.LowerBound.Seconds(), DutyCycleRejections: res.Rejections,
+				RejectionsByStatus: res.RejectionsByStatus, SessionOverruns: res.SessionOverruns,
 			}
 			for _, d := range res.Devices {
 				if d.Completed {
@@ -173,14 +178,15 @@ func writeDemoSummary(w io.Writer, plan *fuota.Plan, s demoJSON) error {
 		{"airtime", seconds(s.AirtimeSeconds)},
 		{"multicast transfer (virtual)", seconds(s.MulticastSeconds)},
 		{"duty-cycle lower bound", fmt.Sprintf("%s (transfer/bound %.3f)", seconds(s.LowerBoundSeconds), s.MulticastSeconds/s.LowerBoundSeconds)},
-		{"duty-cycle rejections", fmt.Sprint(s.DutyCycleRejections)},
+		{"gateway rejections", fmt.Sprint(s.DutyCycleRejections)},
+		{"frames past their session", fmt.Sprint(s.SessionOverruns)},
 		{"wall time", fmt.Sprintf("%.2f s", s.WallSeconds)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
 	}
-	for reason, n := range s.FailureReasons {
-		fmt.Fprintf(tw, "  failed: %s\t%d\n", reason, n)
+	for _, reason := range slices.Sorted(maps.Keys(s.FailureReasons)) {
+		fmt.Fprintf(tw, "  failed: %s\t%d\n", reason, s.FailureReasons[reason])
 	}
 	return tw.Flush()
 }

@@ -91,7 +91,7 @@ func newFrameDecodeCmd() *cobra.Command {
 commands as a JSON array of {"cid", "command", "fields"}. DATA is hex (spaces and
 colons allowed) or, with --base64, base64 as ChirpStack events carry it.`,
 		Example: `  lorafuota frame decode --fport 201 --downlink 02350102ff2c8101020304
-  lorafuota frame decode --fport 201 --version 2 --uplink 04060102`,
+  lorafuota frame decode --fport 201 --version 2 --uplink 0406`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (uplink == "") == (downlink == "") {

@@ -90,6 +90,9 @@ func TestFrameRoundTrip(t *testing.T) {
 		{"201", "2", "--downlink", "02310004800d40010203048000 01020304"},
 		{"201", "1", "--downlink", "0801c2010203040506"},
 		{"201", "2", "--uplink", "0406"},
+		// LoRa Basics Modem's 4-byte "no session" answer keeps its form.
+		{"201", "2", "--uplink", "0104000000"},
+		{"201", "2", "--uplink", "0104"},
 		{"201", "1", "--uplink", "02cf"},
 		{"200", "1", "--downlink", "0401000000000 8d2ad8405"},
 		{"202", "1", "--downlink", "01000400000f"},

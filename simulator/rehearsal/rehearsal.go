@@ -1,7 +1,8 @@
 // Package rehearsal runs the multicast transfer of a campaign plan against a
 // population of devices with seeded frame loss, in virtual time: the fragments are
-// FEC-encoded, paced through a gateway's duty-cycle ledger, offered to a second
-// ledger that enforces the limit as the gateway would, and pushed into one TS004
+// FEC-encoded, paced with a duty-cycle ledger, scheduled on a simulated gateway
+// (simulator/gateway: its own sub-band tables, duty-cycle enforcement and JIT
+// rules, so a pacing mistake shows as a refusal), and pushed into one TS004
 // decoder per device and data block. It measures what the plan promised: how long
 // the transfer takes against the lower bound, and how many devices end with the
 // exact image.
@@ -18,9 +19,14 @@ import (
 	"math/rand/v2"
 	"time"
 
+	chirpgw "github.com/chirpstack/chirpstack/api/go/v4/gw"
+
+	"github.com/lorafuota/lorafuota/clock"
 	"github.com/lorafuota/lorafuota/dutycycle"
 	"github.com/lorafuota/lorafuota/fragmentation"
 	"github.com/lorafuota/lorafuota/fuota"
+	"github.com/lorafuota/lorafuota/region"
+	"github.com/lorafuota/lorafuota/simulator/gateway"
 )
 
 // Config is one rehearsal.
@@ -72,8 +78,13 @@ type Result struct {
 	Airtime time.Duration
 	// Duration runs from the first frame's start to the last frame's end.
 	Duration time.Duration
-	// Rejections counts frames the gateway's own duty-cycle check refused.
+	// Rejections counts frames the simulated gateway refused, by tx-ack status.
 	Rejections int
+	// RejectionsByStatus breaks Rejections down by the gateway's tx-ack status.
+	RejectionsByStatus map[string]int
+	// SessionOverruns counts frames that end after their block's class C
+	// session (first frame + 2^TimeOut s) has closed.
+	SessionOverruns int
 	// First and Last are the first frame's start and the last frame's end.
 	First, Last time.Time
 }
@@ -103,7 +114,7 @@ func Run(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{FramesSent: len(frames), Airtime: time.Duration(len(frames)) * p.FrameAirtime}
-	if err := pace(cfg, len(frames), res); err != nil {
+	if err := pace(cfg, frames, res); err != nil {
 		return nil, err
 	}
 	devices := max(p.Request.Devices, 1)
@@ -135,25 +146,30 @@ func encode(cfg Config) ([]frame, error) {
 	return frames, nil
 }
 
-// pace schedules n frames with the pacer's ledger and offers each to a second
-// ledger playing the gateway, which counts what it would refuse.
-func pace(cfg Config, n int, res *Result) error {
+// pace schedules the frames with the pacer's ledger and hands each to a
+// simulated gateway at its slot, counting what the gateway refuses and what
+// falls outside its block's session.
+func pace(cfg Config, frames []frame, res *Result) error {
 	p := cfg.Plan
-	model := p.Request.DutyCycleModel
-	pacer, err := dutycycle.New(model, p.DutyCycle, 0)
+	pacer, err := dutycycle.New(p.Request.DutyCycleModel, p.DutyCycle, 0)
 	if err != nil {
 		return fmt.Errorf("rehearsal: pacer: %w", err)
 	}
-	gateway, err := dutycycle.New(model, p.DutyCycle, 0)
+	reg, err := region.Get(p.Request.Region)
+	if err != nil {
+		return fmt.Errorf("rehearsal: %w", err)
+	}
+	clk := clock.NewVirtual(cfg.Start.Add(-time.Minute))
+	gw, err := gateway.New(gateway.Config{Region: p.Request.Region, Model: p.Request.DutyCycleModel, EnforceDC: true}, clk, nil)
 	if err != nil {
 		return fmt.Errorf("rehearsal: gateway: %w", err)
 	}
+	phy := make([]byte, region.DataFragmentPHYLen(p.FragmentSize))
+	power := reg.DownlinkTXPowerDBm(p.FrequencyHz)
+
 	t := cfg.Start
-	var prevStart time.Time
-	for i := range n {
-		if i > 0 && p.Request.Margin > 0 {
-			t = later(t, prevStart.Add(p.Request.Margin))
-		}
+	var sessionEnd time.Time
+	for i, f := range frames {
 		s, err := pacer.Earliest(t, p.FrameAirtime)
 		if err != nil {
 			return fmt.Errorf("rehearsal: frame %d: %w", i+1, err)
@@ -161,30 +177,43 @@ func pace(cfg Config, n int, res *Result) error {
 		if err := pacer.Add(s, p.FrameAirtime); err != nil {
 			return fmt.Errorf("rehearsal: frame %d: pacer refused its own slot: %w", i+1, err)
 		}
-		if err := gateway.Add(s, p.FrameAirtime); err != nil {
+		// Hand the frame to the gateway a second ahead, as a network server
+		// would, and let the gateway send what it queued before.
+		clk.RunUntil(s.Add(-time.Second))
+		status := gw.Schedule(gateway.TxRequest{
+			ID: uint32(i + 1), Frequency: p.FrequencyHz, DR: p.Request.DR, PowerDBm: power,
+			PHYPayload: phy, Timing: gateway.AtTime, At: s,
+		})
+		if status != chirpgw.TxAckStatus_OK {
 			res.Rejections++
+			if res.RejectionsByStatus == nil {
+				res.RejectionsByStatus = map[string]int{}
+			}
+			name := status.String()
+			if status == gateway.NoAck {
+				name = "NO_ACK" // Basic Station drops what it cannot send, silently
+			}
+			res.RejectionsByStatus[name]++
+		}
+		if f.n == 1 {
+			sessionEnd = s.Add(time.Duration(1<<p.Blocks[f.block].TimeOut) * time.Second)
+		}
+		end := s.Add(p.FrameAirtime)
+		if end.After(sessionEnd) {
+			res.SessionOverruns++
 		}
 		if i == 0 {
 			res.First = s
 		}
-		prevStart = s
-		t = s.Add(p.FrameAirtime)
-		res.Last = t
-		// Keep the ledgers to what can still matter.
+		res.Last = end
+		t = s.Add(p.FrameSpacing)
 		if i%1024 == 0 {
-			pacer.Prune(s)
-			gateway.Prune(s)
+			pacer.Prune(s) // keep the ledger to what can still matter
 		}
 	}
+	clk.RunUntil(res.Last.Add(time.Second))
 	res.Duration = res.Last.Sub(res.First)
 	return nil
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // receive plays one device: it hears each frame with probability 1 − loss and
@@ -214,11 +243,10 @@ func receive(cfg Config, frames []frame, r *rand.Rand) Device {
 		}
 		done, err := d.Push(f.n, f.payload)
 		if err != nil {
-			if errors.Is(err, fragmentation.ErrTooManyLost) {
-				dev.Err = fmt.Errorf("block %d: %w", f.block, err)
-				return dev
-			}
-			continue
+			// Every frame is genuine here: any refusal (Lmax exceeded, a store
+			// failure) ends the device's session, as on a real device.
+			dev.Err = fmt.Errorf("block %d, fragment %d: %w", f.block, f.n, err)
+			return dev
 		}
 		if done {
 			remaining--

@@ -44,8 +44,8 @@ func TestRunAllDevicesComplete(t *testing.T) {
 					t.Errorf("%v %v: device %d did not complete: %v", m, matrix, i, d.Err)
 				}
 			}
-			if res.Rejections != 0 {
-				t.Errorf("%v: %d duty-cycle rejections", m, res.Rejections)
+			if res.Rejections != 0 || res.SessionOverruns != 0 {
+				t.Errorf("%v: %d gateway rejections %v, %d frames past their session", m, res.Rejections, res.RejectionsByStatus, res.SessionOverruns)
 			}
 			if res.FramesNeeded == 0 || res.FramesNeeded > res.FramesSent {
 				t.Errorf("%v: frames needed %d of %d sent", m, res.FramesNeeded, res.FramesSent)
@@ -132,6 +132,31 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		edit(&c)
 		if _, err := Run(c); err == nil {
 			t.Errorf("%s: Run accepted it", name)
+		}
+	}
+}
+
+// TestRunGatewayCatchesBadPacing shows the checks can fail: a plan that believes
+// in a 50 % duty cycle is paced too fast for the gateway's 10 % band, and a
+// session too short for its block leaves frames outside it.
+func TestRunGatewayCatchesBadPacing(t *testing.T) {
+	for _, m := range []dutycycle.Model{dutycycle.SlidingWindow, dutycycle.OffTime} {
+		// 400 KiB at DR5: 1700 frames, 680 s of airtime, past the 360 s budget.
+		cfg, _ := setup(t, fuota.PlanRequest{ImageSize: 400 << 10, Region: region.EU868, DR: 5, Redundancy: 10, DutyCycleModel: m}, 1)
+		cfg.Plan.DutyCycle = 0.5
+		cfg.Plan.Blocks[0].TimeOut = 6
+		res, err := Run(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Concentratord refuses with DUTY_CYCLE_OVERFLOW; Basic Station drops
+		// without an answer.
+		want := map[dutycycle.Model]string{dutycycle.SlidingWindow: "DUTY_CYCLE_OVERFLOW", dutycycle.OffTime: "NO_ACK"}[m]
+		if res.RejectionsByStatus[want] == 0 {
+			t.Errorf("%v: pacing at 50 %% in a 10 %% band drew no %s: %v", m, want, res.RejectionsByStatus)
+		}
+		if res.SessionOverruns == 0 {
+			t.Errorf("%v: a 64 s session for %d frames had no overrun", m, res.FramesSent)
 		}
 	}
 }
