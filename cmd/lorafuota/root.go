@@ -18,6 +18,7 @@ func newRootCmd() *cobra.Command {
 		newFrameCmd(),
 		newImageCmd(),
 		newPlanCmd(),
+		newSimCmd(),
 	)
 	return root
 }
