@@ -1,10 +1,13 @@
 package simulator
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/brocaar/lorawan"
 
+	"github.com/lorafuota/lorafuota/simulator/boot"
 	"github.com/lorafuota/lorafuota/simulator/device"
 )
 
@@ -36,9 +39,41 @@ type MulticastKeys struct {
 	MinFCnt              uint32
 }
 
-// DeviceApp adapts a simulator/device.Device to App.
+// JoinNVM is implemented by an App that keeps the DevNonce in persistent
+// memory, so that an OTAA device never repeats one, across resets too. Its
+// MAC layer notices a reset by Boots moving on, and then rejoins. An App
+// without it has its DevNonces counted by the MAC layer, which never
+// resets.
+type JoinNVM interface {
+	// Boots counts the application's power-ons, the first included.
+	Boots() int
+	// NextDevNonce returns the DevNonce of the next JoinRequest, persisted
+	// before it is returned.
+	NextDevNonce() (uint16, error)
+}
+
+// DeviceApp adapts a simulator/device.Device to App and JoinNVM.
 type DeviceApp struct {
 	*device.Device
+	boot *boot.Bootloader
+}
+
+// Boots implements JoinNVM.
+func (a DeviceApp) Boots() int { return a.Stats().Resets + 1 }
+
+// NextDevNonce implements JoinNVM with the bootloader's NVM, where the
+// device's firmware keeps its DevNonce (nvm.Store.NextDevNonce). The
+// firmware model of a boot draws one as well, so DevNonces skip one per
+// boot; they never repeat.
+func (a DeviceApp) NextDevNonce() (uint16, error) {
+	if a.boot == nil || a.boot.NVM() == nil {
+		return 0, errors.New("simulator: DevNonce: the device has no NVM open")
+	}
+	n, err := a.boot.NVM().NextDevNonce()
+	if err != nil {
+		return 0, fmt.Errorf("simulator: DevNonce: %w", err)
+	}
+	return n, nil
 }
 
 // HandleDownlink implements App.

@@ -54,8 +54,34 @@ type Device struct {
 	upFreq uint32
 	upDR   int
 
+	// OTAA: root keys, the join state and the App's power-on the session
+	// belongs to (JoinNVM).
+	otaa           bool
+	appKey, nwkKey lorawan.AES128Key
+	joined         bool
+	devNonce       uint16 // of the last JoinRequest
+	ownNonce       uint16 // the last DevNonce, for an App without JoinNVM
+	boots          int
+	joinTimer      clock.Timer
+	held           []heldUplink  // application uplinks waiting for the join
+	rxDelay        time.Duration // RX1 delay of the last uplink
+	nFCntDown      uint32        // next expected FCntDown of MAC-only frames
+
+	battery   uint8                        // DevStatusAns battery, 1–254
+	statusAns *lorawan.DevStatusAnsPayload // for the next uplink's FOpts
+
+	pingPeriodicity int
+	pingFreq        uint32
+	pingDR          int
+
 	stats  DeviceStats
 	lastDn radio.Frame
+}
+
+// heldUplink is an application uplink held until the device has joined.
+type heldUplink struct {
+	fport   uint8
+	payload []byte
 }
 
 // DeviceStats counts a device's frames.
@@ -66,6 +92,10 @@ type DeviceStats struct {
 	// Dropped counts frames addressed to the device that failed their MIC
 	// or frame counter check.
 	Dropped int
+	// Joins counts JoinAccepts taken; StatusRequests the DevStatusReq
+	// answered.
+	Joins          int
+	StatusRequests int
 }
 
 // DevEUI returns the device's DevEUI.
@@ -91,14 +121,35 @@ func (d *Device) LastDownlink() (radio.Frame, bool) { return d.lastDn, !d.lastDn
 // LastUplinkEnd returns when the device's last uplink left the air.
 func (d *Device) LastUplinkEnd() time.Time { return d.upEnd }
 
-// uplink is the application's uplink: it goes out at once.
-func (d *Device) uplink(fport uint8, payload []byte) { d.send(fport, payload, true) }
+// Joined reports whether the device has a session: always for ABP, after
+// a JoinAccept for OTAA.
+func (d *Device) Joined() bool { return d.joined }
+
+// DevNonce returns the DevNonce of the device's last JoinRequest, 0 if it
+// sent none.
+func (d *Device) DevNonce() uint16 { return d.devNonce }
+
+// uplink is the application's uplink: it goes out at once, unless an OTAA
+// device has no session, when it waits for the join. A reset of the App
+// (JoinNVM.Boots) loses an OTAA session: the device rejoins.
+func (d *Device) uplink(fport uint8, payload []byte) {
+	if nv, ok := d.app.(JoinNVM); ok && d.otaa && nv.Boots() != d.boots {
+		d.boots = nv.Boots()
+		d.log.Info("device reset: rejoining")
+		d.joined, d.held = false, nil
+		d.join()
+	}
+	if !d.joined {
+		d.held = append(d.held, heldUplink{fport, append([]byte(nil), payload...)})
+		return
+	}
+	d.send(fport, payload, true)
+}
 
 // send builds and transmits an uplink: a data frame with the FRMPayload
 // encrypted with AppSKey and the MIC of the MAC version; hasPort false sends
 // an empty frame (no FPort), as for a bare ACK.
 func (d *Device) send(fport uint8, payload []byte, hasPort bool) {
-	n := d.net
 	ch := d.rnd.IntN(len(d.freqs))
 	mp := &lorawan.MACPayload{FHDR: lorawan.FHDR{
 		DevAddr: d.addr,
@@ -108,6 +159,15 @@ func (d *Device) send(fport uint8, payload []byte, hasPort bool) {
 	phy := lorawan.PHYPayload{
 		MHDR:       lorawan.MHDR{MType: lorawan.UnconfirmedDataUp, Major: lorawan.LoRaWANR1},
 		MACPayload: mp,
+	}
+	if d.statusAns != nil && !(hasPort && fport == 0) {
+		mp.FHDR.FOpts = []lorawan.Payload{&lorawan.MACCommand{CID: lorawan.DevStatusAns, Payload: d.statusAns}}
+		if d.mac11 {
+			if err := phy.EncryptFOpts(d.keys.NwkSEncKey); err != nil {
+				d.log.Error("uplink FOpts not encrypted", "err", err)
+				return
+			}
+		}
 	}
 	if hasPort {
 		p := fport
@@ -135,35 +195,47 @@ func (d *Device) send(fport uint8, payload []byte, hasPort bool) {
 		d.log.Error("uplink not encoded", "err", err)
 		return
 	}
-	airtime, err := n.reg.UplinkToA(d.uplinkDR, len(b))
-	if err != nil {
-		d.log.Error("uplink too long", "err", err, "len", len(b))
+	if !d.transmit(b, ch, rx1Delay) {
 		return
 	}
 	if d.ackTimer != nil {
 		d.ackTimer.Stop()
 	}
-	d.ackPending = false
+	d.ackPending, d.statusAns = false, nil
 	fcnt := d.fCntUp
 	d.fCntUp++
-	now := n.clk.Now()
-	d.sentUp, d.upEnd, d.upFreq, d.upDR = true, now.Add(airtime), d.freqs[ch], d.uplinkDR
-	d.stats.Uplinks++
 	d.log.Info("device uplink", "f_cnt", fcnt, "f_port", fport, "len", len(payload), "freq", d.freqs[ch], "dr", d.uplinkDR,
-		"ack", mp.FHDR.FCtrl.ACK)
+		"ack", mp.FHDR.FCtrl.ACK, "f_opts", len(mp.FHDR.FOpts))
+}
+
+// transmit puts a frame on the air on channel ch and opens the receive
+// windows rxDelay (RX1) and rxDelay + 1 s (RX2) after its end.
+func (d *Device) transmit(b []byte, ch int, rxDelay time.Duration) bool {
+	n := d.net
+	airtime, err := n.reg.UplinkToA(d.uplinkDR, len(b))
+	if err != nil {
+		d.log.Error("uplink too long", "err", err, "len", len(b))
+		return false
+	}
+	now := n.clk.Now()
+	d.sentUp, d.upEnd, d.upFreq, d.upDR, d.rxDelay = true, now.Add(airtime), d.freqs[ch], d.uplinkDR, rxDelay
+	d.stats.Uplinks++
 	if err := n.medium.Uplink(d.eui, radio.Frame{Frequency: d.freqs[ch], DR: d.uplinkDR, PowerDBm: UplinkPowerDBm, PHYPayload: b, Airtime: airtime}); err != nil {
 		d.log.Error("uplink not sent", "err", err)
+		return false
 	}
+	return true
 }
 
 // Listening implements radio.Receiver: the MAC's RX1 and RX2 windows after
-// each uplink, RX2 continuously for class C (except while transmitting),
-// and whatever the application keeps open (multicast sessions).
+// each uplink (5 s and 6 s after a JoinRequest), RX2 continuously for class
+// C (except while transmitting), the ping slots of class B, and whatever
+// the application keeps open (multicast sessions).
 func (d *Device) Listening(freq uint32, dr int, at time.Time) bool {
 	rx2 := d.net.reg.RX2()
 	isRX2 := freq == rx2.FrequencyHz && dr == rx2.DataRate
 	if d.sentUp {
-		rx1 := d.upEnd.Add(rx1Delay)
+		rx1 := d.upEnd.Add(d.rxDelay)
 		if freq == d.upFreq && dr == d.upDR && inWindow(at, rx1) {
 			return true
 		}
@@ -172,6 +244,9 @@ func (d *Device) Listening(freq uint32, dr int, at time.Time) bool {
 		}
 	}
 	if d.class == classC && isRX2 && !(d.sentUp && at.Before(d.upEnd)) {
+		return true
+	}
+	if d.class == classB && d.joined && freq == d.pingFreq && dr == d.pingDR && d.inPingSlot(at) {
 		return true
 	}
 	return d.app.Listening(freq, dr, at)
@@ -184,12 +259,16 @@ func inWindow(at, open time.Time) bool {
 // Receive implements radio.Receiver: it checks a data frame addressed to
 // the device or to one of its multicast groups, decrypts it and hands it to
 // the application.
-func (d *Device) Receive(f radio.Frame, _ radio.Signal) {
+func (d *Device) Receive(f radio.Frame, sig radio.Signal) {
 	var phy lorawan.PHYPayload
 	if err := phy.UnmarshalBinary(f.PHYPayload); err != nil {
 		return
 	}
 	mt := phy.MHDR.MType
+	if mt == lorawan.JoinAccept {
+		d.receiveJoinAccept(&phy)
+		return
+	}
 	if mt != lorawan.UnconfirmedDataDown && mt != lorawan.ConfirmedDataDown {
 		return
 	}
@@ -198,8 +277,8 @@ func (d *Device) Receive(f radio.Frame, _ radio.Signal) {
 		return
 	}
 	now := d.net.clk.Now()
-	if mp.FHDR.DevAddr == d.addr {
-		d.receiveUnicast(&phy, mp, now, f)
+	if d.joined && mp.FHDR.DevAddr == d.addr {
+		d.receiveUnicast(&phy, mp, now, f, sig)
 		return
 	}
 	if mt != lorawan.UnconfirmedDataDown {
@@ -210,15 +289,25 @@ func (d *Device) Receive(f radio.Frame, _ radio.Signal) {
 	}
 }
 
-func (d *Device) receiveUnicast(phy *lorawan.PHYPayload, mp *lorawan.MACPayload, now time.Time, f radio.Frame) {
-	full := fullFCnt(d.fCntDown, uint16(mp.FHDR.FCnt))
+func (d *Device) receiveUnicast(phy *lorawan.PHYPayload, mp *lorawan.MACPayload, now time.Time, f radio.Frame, sig radio.Signal) {
+	// MAC-only frames count on a counter of their own (see macOnlyFrame).
+	next := &d.fCntDown
+	if mp.FPort == nil {
+		next = &d.nFCntDown
+	}
+	full := fullFCnt(*next, uint16(mp.FHDR.FCnt))
 	mp.FHDR.FCnt = full
 	if ok, err := phy.ValidateDownlinkDataMIC(macVersion(d.mac11), 0, d.keys.SNwkSIntKey); !ok || err != nil {
 		d.stats.Dropped++
 		d.log.Warn("device dropped a downlink: MIC", "f_cnt", full, "err", err)
 		return
 	}
-	d.fCntDown = full + 1
+	*next = full + 1
+	d.handleMACCommands(phy, mp, sig)
+	if mp.FPort == nil {
+		d.log.Info("device MAC downlink", "f_cnt", full)
+		return
+	}
 	d.stats.UnicastDownlinks++
 	d.lastDn = f
 	if phy.MHDR.MType == lorawan.ConfirmedDataDown {
@@ -231,10 +320,6 @@ func (d *Device) receiveUnicast(phy *lorawan.PHYPayload, mp *lorawan.MACPayload,
 				d.send(0, nil, false)
 			}
 		})
-	}
-	if mp.FPort == nil {
-		d.log.Info("device downlink", "f_cnt", full, "empty", true)
-		return
 	}
 	fport := *mp.FPort
 	key := d.keys.AppSKey

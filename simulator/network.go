@@ -92,10 +92,12 @@ type Network struct {
 	ownPub bool
 	signer crypto.Signer
 
-	devices  []*Device
-	byEUI    map[lorawan.EUI64]*Device
-	sessions map[lorawan.DevAddr]*session
-	ids      *rand.Rand // deduplication ids, on the loop goroutine only
+	devices   []*Device
+	byEUI     map[lorawan.EUI64]*Device
+	sessions  map[lorawan.DevAddr]*session // active sessions
+	sessByEUI map[lorawan.EUI64]*session   // every device's, active or not
+	joinAddrs *rand.Rand                   // DevAddrs of OTAA joins
+	ids       *rand.Rand                   // deduplication ids, on the loop goroutine only
 
 	startOnce sync.Once
 }
@@ -120,6 +122,8 @@ func New(sc *Scenario, clk *clock.Virtual, opts Options) (*Network, error) {
 		pub:      opts.Publisher,
 		byEUI:    map[lorawan.EUI64]*Device{},
 		sessions: map[lorawan.DevAddr]*session{},
+
+		sessByEUI: map[lorawan.EUI64]*session{},
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -194,6 +198,7 @@ func (n *Network) build(opts Options) error {
 		apps[i] = appInfo{id, a.Name, tid, tname}
 	}
 	profileIDs := make([]string, len(sc.DeviceProfiles))
+	pingFreq, pingDR := pingSlotChannel(n.reg)
 	for i, p := range sc.DeviceProfiles {
 		tid, _ := tenantOf(p.Tenant)
 		mv := common.MacVersion_LORAWAN_1_0_4
@@ -204,7 +209,11 @@ func (n *Network) build(opts Options) error {
 			ID: p.ID, TenantID: tid, Name: p.Name, Region: commonRegion, MACVersion: mv,
 			RegParamsRevision: common.RegParamsRevision_RP002_1_0_3,
 			SupportsClassB:    p.SupportsClassB, SupportsClassC: p.SupportsClassC,
-			UplinkInterval: uint32(cmp.Or(time.Duration(p.UplinkInterval), time.Hour) / time.Second),
+			UplinkInterval:            uint32(cmp.Or(time.Duration(p.UplinkInterval), time.Hour) / time.Second),
+			SupportsOTAA:              profileHasOTAA(sc, p.Name),
+			ClassBPingSlotPeriodicity: uint32(p.ClassBPingSlotPeriodicity),
+			ClassBPingSlotDR:          uint32(pingDR),
+			ClassBPingSlotFreq:        pingFreq,
 		})
 		if err != nil {
 			return fmt.Errorf("simulator: device profile %q: %w", p.Name, err)
@@ -248,6 +257,7 @@ func (n *Network) build(opts Options) error {
 	}
 	images := map[string][]byte{}
 	addrs := n.src.Stream("devaddr")
+	n.joinAddrs = n.src.Stream("devaddr/join")
 	keyStream := n.src.Stream("keys")
 	appNames := names(len(sc.Applications), func(i int) string { return sc.Applications[i].Name })
 	profNames := names(len(sc.DeviceProfiles), func(i int) string { return sc.DeviceProfiles[i].Name })
@@ -257,6 +267,7 @@ func (n *Network) build(opts Options) error {
 		pi, _ := pick(g.DeviceProfile, profNames)
 		prof := sc.DeviceProfiles[pi]
 		cls, _ := parseClass(g.Class)
+		otaa, _ := parseActivation(g.Activation)
 		mac11 := prof.MACVersion == "1.1.0" || prof.MACVersion == "1.1"
 		base, _ := parseEUI(g.DevEUIBase)
 		gwSet := allGWs
@@ -285,17 +296,18 @@ func (n *Network) build(opts Options) error {
 			if g.GenAppKey != "" {
 				genAppKey, _ = parseKey(g.GenAppKey)
 			}
-			var keys *ns.DeviceKeys
-			var sk sessionKeys
+			keys := ns.Keys10x(appKey, genAppKey)
 			if mac11 {
 				keys = ns.Keys11(nwkKey, appKey)
-				sk = deriveSession11(nwkKey, appKey, lorawan.EUI64{})
 				genAppKey = lorawan.AES128Key{}
-			} else {
-				keys = ns.Keys10x(appKey, genAppKey)
-				sk = deriveSession10(appKey)
 			}
-			addr := n.newDevAddr(addrs)
+			// An OTAA device gets its DevAddr and keys when it joins.
+			var addr lorawan.DevAddr
+			var sk sessionKeys
+			if !otaa {
+				addr = n.newDevAddr(addrs)
+				sk = deriveSession(mac11, nwkKey, appKey, abpJoin)
+			}
 			name := fmt.Sprintf("%s%d", cmp.Or(g.NamePrefix, "device-"), i+1)
 			dc := classProto(cls)
 			if err := n.ns.AddDevice(ns.Device{
@@ -316,15 +328,24 @@ func (n *Network) build(opts Options) error {
 			}
 			d := &Device{
 				net: n, eui: eui, name: name, class: cls, mac11: mac11, addr: addr, keys: sk,
+				otaa: otaa, joined: !otaa, appKey: appKey, nwkKey: nwkKey, rxDelay: rx1Delay,
 				uplinkDR: DefaultUplinkDR, freqs: freqs, rnd: n.src.Stream("mac/" + eui.String()),
+				battery:         uint8(1 + n.src.Stream("battery/"+eui.String()).IntN(254)),
+				pingPeriodicity: prof.ClassBPingSlotPeriodicity, pingFreq: pingFreq, pingDR: pingDR,
 				log: n.log.With("dev_eui", eui.String(), "device", name),
 			}
 			if g.UplinkDR != nil {
 				d.uplinkDR = *g.UplinkDR
 			}
-			n.sessions[addr] = &session{
+			s := &session{
 				eui: eui, addr: addr, class: cls, mac11: mac11, keys: sk, freqs: freqs,
 				appID: apps[ai].id, info: info,
+				otaa: otaa, active: !otaa, appKey: appKey, nwkKey: nwkKey, devNonces: map[uint16]bool{},
+				pingPeriodicity: prof.ClassBPingSlotPeriodicity, pingFreq: pingFreq, pingDR: pingDR,
+			}
+			n.sessByEUI[eui] = s
+			if !otaa {
+				n.sessions[addr] = s
 			}
 			if err := n.medium.AddDevice(eui, positionOf(g.Position), d); err != nil {
 				return fmt.Errorf("simulator: device %s: %w", eui, err)
@@ -337,14 +358,35 @@ func (n *Network) build(opts Options) error {
 			}
 			n.devices = append(n.devices, d)
 			n.byEUI[eui] = d
-			// A device sends a first, empty frame soon after power-on, as
-			// after a join, so the network knows a gateway to reach it by.
+			if nv, ok := d.app.(JoinNVM); ok {
+				d.boots = nv.Boots()
+			}
+			// A device sends a first frame soon after power-on: an ABP
+			// device an empty one, as after a join, so the network knows
+			// a gateway to reach it by; an OTAA device its JoinRequest.
 			interval := cmp.Or(time.Duration(g.UplinkInterval), DefaultUplinkInterval)
 			first := time.Duration(d.rnd.Int64N(int64(min(interval, 10*time.Second))))
-			n.clk.AfterFunc(first, func() { d.send(0, nil, false) })
+			if otaa {
+				n.clk.AfterFunc(first, d.join)
+			} else {
+				n.clk.AfterFunc(first, func() { d.send(0, nil, false) })
+			}
 		}
 	}
 	return nil
+}
+
+// profileHasOTAA reports whether a group of devices of the profile joins.
+func profileHasOTAA(sc *Scenario, profile string) bool {
+	profs := names(len(sc.DeviceProfiles), func(i int) string { return sc.DeviceProfiles[i].Name })
+	for _, g := range sc.Devices {
+		pi, _ := pick(g.DeviceProfile, profs)
+		otaa, _ := parseActivation(g.Activation)
+		if otaa && pi >= 0 && sc.DeviceProfiles[pi].Name == profile {
+			return true
+		}
+	}
+	return false
 }
 
 // newDevAddr draws a unique DevAddr of NetID 000000 (type 0, NwkID 0).
@@ -473,7 +515,7 @@ func (n *Network) newApp(d *Device, g *DeviceGroup, img []byte, appKey, genAppKe
 	if _, ok := dev.Running(); !ok {
 		return nil, fmt.Errorf("device does not boot: %w", dev.LastBoot().Err)
 	}
-	return DeviceApp{dev}, nil
+	return DeviceApp{Device: dev, boot: bl}, nil
 }
 
 // Start runs the multicast scheduler and the class C downlink poll on the
@@ -489,6 +531,7 @@ func (n *Network) Start(ctx context.Context) {
 				return
 			}
 			n.pollClassC()
+			n.pollClassB()
 			n.clk.AfterFunc(interval, poll)
 		}
 		n.clk.AfterFunc(interval, poll)
@@ -583,11 +626,11 @@ func (n *Network) Device(eui lorawan.EUI64) (*Device, bool) {
 }
 
 func (n *Network) deviceInfo(eui lorawan.EUI64) (*integration.DeviceInfo, bool) {
-	d, ok := n.byEUI[eui]
+	s, ok := n.sessByEUI[eui]
 	if !ok {
 		return nil, false
 	}
-	return n.sessions[d.addr].info, true
+	return s.info, true
 }
 
 // model returns the radio loss model.

@@ -18,6 +18,7 @@ import (
 	"github.com/lorafuota/lorafuota/multicast"
 	"github.com/lorafuota/lorafuota/simulator"
 	"github.com/lorafuota/lorafuota/simulator/events"
+	"github.com/lorafuota/lorafuota/simulator/ns"
 )
 
 func TestParseScenarioErrors(t *testing.T) {
@@ -176,17 +177,18 @@ func TestUplinkEvent(t *testing.T) {
 }
 
 // TestUnicastDelivery: a class A device gets its queued item only in RX1
-// after its next uplink; a class C device at once, on RX2.
+// after its next uplink; a class B device in its next ping slot, without an
+// uplink; a class C device at once, on RX2.
 func TestUnicastDelivery(t *testing.T) {
 	for _, tc := range []struct {
 		class    string
 		within   time.Duration // from enqueue to delivery, at most
 		notUntil time.Duration // nothing delivered before
-		rx1      bool
+		window   string
 	}{
-		{"A", 6 * time.Minute, time.Minute, true},
-		{"B", 6 * time.Minute, time.Minute, true},
-		{"C", 4 * time.Second, 0, false},
+		{"A", 6 * time.Minute, time.Minute, "rx1"},
+		{"B", 4 * time.Second, 0, "ping"},
+		{"C", 4 * time.Second, 0, "rx2"},
 	} {
 		t.Run(tc.class, func(t *testing.T) {
 			r := newRig(t, scenario(tc.class, 1, 5*time.Minute), 5)
@@ -209,12 +211,23 @@ func TestUnicastDelivery(t *testing.T) {
 			if !ok {
 				t.Fatalf("nothing delivered within %v", tc.within)
 			}
-			if tc.rx1 {
+			switch tc.window {
+			case "rx1":
 				if want := upEnd.Add(time.Second); !f.Start.Equal(want) || f.DR != 5 || f.Frequency == 869_525_000 {
 					t.Fatalf("downlink at %v on %d Hz DR%d, want RX1 at %v on the uplink's channel, DR5", f.Start, f.Frequency, f.DR, want)
 				}
-			} else if f.Frequency != 869_525_000 || f.DR != 0 {
-				t.Fatalf("downlink on %d Hz DR%d, want RX2", f.Frequency, f.DR)
+			case "ping":
+				slot, err := ns.PingSlotAfter(f.Start.Add(-time.Millisecond), d.DevAddr(), 0)
+				if err != nil || !f.Start.Equal(slot) || f.Frequency != 869_525_000 || f.DR != 3 {
+					t.Fatalf("downlink at %v on %d Hz DR%d, want the ping slot at %v on 869525000 Hz DR3 (%v)", f.Start, f.Frequency, f.DR, slot, err)
+				}
+				if f.Start.Equal(upEnd.Add(time.Second)) {
+					t.Fatalf("downlink at %v in RX1", f.Start)
+				}
+			default:
+				if f.Frequency != 869_525_000 || f.DR != 0 {
+					t.Fatalf("downlink on %d Hz DR%d, want RX2", f.Frequency, f.DR)
+				}
 			}
 			// The device answers and acknowledges the confirmed item.
 			r.run(10 * time.Second)

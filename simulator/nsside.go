@@ -36,7 +36,22 @@ type session struct {
 	bestGW   lorawan.EUI64
 	awaitAck bool // a confirmed downlink waits for the device's ACK
 	confFCnt uint32
-	nextTx   time.Time // class C: no new downlink before
+	nextTx   time.Time // class B and C: no new downlink before
+
+	// OTAA: root keys, the JoinNonce of the last JoinAccept and every
+	// DevNonce seen, which ChirpStack refuses to see again.
+	otaa           bool
+	active         bool // joined, or ABP
+	appKey, nwkKey lorawan.AES128Key
+	joinNonce      uint32
+	devNonces      map[uint16]bool
+
+	nFCntDown uint32    // next FCntDown of MAC-only frames
+	statusAt  time.Time // next DevStatusReq due; zero: at the next uplink
+
+	pingPeriodicity int
+	pingFreq        uint32
+	pingDR          int
 }
 
 // HandleUplink implements radio.UplinkHandler: it decodes the frame, checks
@@ -49,6 +64,10 @@ func (n *Network) HandleUplink(f radio.Frame, rx []radio.RxInfo) {
 	var phy lorawan.PHYPayload
 	if err := phy.UnmarshalBinary(f.PHYPayload); err != nil {
 		n.log.Warn("ns: undecodable uplink", "err", err)
+		return
+	}
+	if phy.MHDR.MType == lorawan.JoinRequest {
+		n.handleJoin(f, rx, &phy)
 		return
 	}
 	if mt := phy.MHDR.MType; mt != lorawan.UnconfirmedDataUp && mt != lorawan.ConfirmedDataUp {
@@ -80,6 +99,7 @@ func (n *Network) HandleUplink(f radio.Frame, rx []radio.RxInfo) {
 		return
 	}
 	s.heard, s.fCntUp = true, full+1
+	n.readMACCommands(s, &phy, mp)
 
 	gws := make([]lorawan.EUI64, len(rx))
 	best := 0
@@ -158,15 +178,26 @@ func (n *Network) publishUp(s *session, f radio.Frame, rx []radio.RxInfo, fcnt u
 // classAWindow answers an uplink with the head of the device's queue, in
 // RX1 through the gateway that heard it best, else in RX2: one queue item
 // per uplink, as ChirpStack sends them.
+//
+// A class B device's queue goes in its ping slots instead (pollClassB); its
+// class A windows carry MAC commands only. A DevStatusReq that is due rides
+// in the FOpts of the item, or of a MAC-only frame if there is none.
 func (n *Network) classAWindow(s *session, f radio.Frame) {
-	item, more := n.ns.NextDownlink(s.eui)
-	if item == nil {
+	ask := n.statusDue(s)
+	var item *ns.QueueItem
+	var more bool
+	if s.class != classB {
+		item, more = n.ns.NextDownlink(s.eui)
+	}
+	if item == nil && !ask {
 		return
 	}
-	b, err := n.downlinkFrame(s, item, more)
+	b, err := n.downlinkFrame(s, item, more, ask)
 	if err != nil {
 		n.log.Error("ns: downlink not built", "dev_eui", s.eui, "err", err)
-		_ = n.ns.AckDownlink(s.eui, item.ID, s.bestGW, gw.TxAckStatus_INTERNAL_ERROR)
+		if item != nil {
+			_ = n.ns.AckDownlink(s.eui, item.ID, s.bestGW, gw.TxAckStatus_INTERNAL_ERROR)
+		}
 		return
 	}
 	g := n.gws.Gateway(s.bestGW)
@@ -181,6 +212,16 @@ func (n *Network) classAWindow(s *session, f radio.Frame) {
 			PHYPayload: b, Timing: gateway.AtTime, At: rx1.Add(time.Second)})
 		window = "rx2"
 	}
+	if st == gw.TxAckStatus_OK && ask {
+		n.statusAsked(s)
+	}
+	if item == nil {
+		if st == gw.TxAckStatus_OK {
+			s.nFCntDown++
+		}
+		n.log.Info("ns MAC downlink", "dev_eui", s.eui, "window", window, "dev_status_req", ask, "status", st)
+		return
+	}
 	n.ackDownlink(s, item, st, window)
 }
 
@@ -191,15 +232,15 @@ func (n *Network) pollClassC() {
 	now := n.clk.Now()
 	rx2 := n.reg.RX2()
 	for _, d := range n.devices {
-		s := n.sessions[d.addr]
-		if s.class != classC || !s.heard || now.Before(s.nextTx) {
+		s := n.sessByEUI[d.eui]
+		if s.class != classC || !s.active || !s.heard || now.Before(s.nextTx) {
 			continue
 		}
 		item, more := n.ns.NextDownlink(s.eui)
 		if item == nil {
 			continue
 		}
-		b, err := n.downlinkFrame(s, item, more)
+		b, err := n.downlinkFrame(s, item, more, false)
 		if err != nil {
 			n.log.Error("ns: downlink not built", "dev_eui", s.eui, "err", err)
 			_ = n.ns.AckDownlink(s.eui, item.ID, s.bestGW, gw.TxAckStatus_INTERNAL_ERROR)
@@ -226,22 +267,36 @@ func (n *Network) ackDownlink(s *session, item *ns.QueueItem, st gw.TxAckStatus,
 }
 
 // downlinkFrame builds the PHYPayload of a queue item: FRMPayload encrypted
-// with AppSKey (unless the client encrypted it), MIC with SNwkSIntKey.
-func (n *Network) downlinkFrame(s *session, item *ns.QueueItem, more bool) ([]byte, error) {
+// with AppSKey (unless the client encrypted it), MIC with SNwkSIntKey. ask
+// adds a DevStatusReq in FOpts (encrypted with NwkSEncKey for 1.1). A nil
+// item makes a MAC-only frame, without FPort, on the session's own counter
+// of them: the simulated ChirpStack's queue owns the FCntDown of the items,
+// so MAC-only frames count apart, as 1.1's NFCntDown does, for 1.0.x too.
+func (n *Network) downlinkFrame(s *session, item *ns.QueueItem, more, ask bool) ([]byte, error) {
 	mt := lorawan.UnconfirmedDataDown
-	if item.Confirmed {
-		mt = lorawan.ConfirmedDataDown
-	}
-	fport := item.FPort
 	mp := &lorawan.MACPayload{
-		FHDR:       lorawan.FHDR{DevAddr: s.addr, FCtrl: lorawan.FCtrl{FPending: more}, FCnt: item.FCntDown},
-		FPort:      &fport,
-		FRMPayload: []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), item.Data...)}},
+		FHDR: lorawan.FHDR{DevAddr: s.addr, FCtrl: lorawan.FCtrl{FPending: more}, FCnt: s.nFCntDown},
+	}
+	if item != nil {
+		if item.Confirmed {
+			mt = lorawan.ConfirmedDataDown
+		}
+		fport := item.FPort
+		mp.FHDR.FCnt, mp.FPort = item.FCntDown, &fport
+		mp.FRMPayload = []lorawan.Payload{&lorawan.DataPayload{Bytes: append([]byte(nil), item.Data...)}}
 	}
 	phy := lorawan.PHYPayload{MHDR: lorawan.MHDR{MType: mt, Major: lorawan.LoRaWANR1}, MACPayload: mp}
-	if !item.IsEncrypted {
+	if item != nil && !item.IsEncrypted {
 		if err := phy.EncryptFRMPayload(s.keys.AppSKey); err != nil {
 			return nil, fmt.Errorf("encrypting: %w", err)
+		}
+	}
+	if ask {
+		mp.FHDR.FOpts = []lorawan.Payload{&lorawan.MACCommand{CID: lorawan.DevStatusReq}}
+		if s.mac11 {
+			if err := phy.EncryptFOpts(s.keys.NwkSEncKey); err != nil {
+				return nil, fmt.Errorf("encrypting FOpts: %w", err)
+			}
 		}
 	}
 	if err := phy.SetDownlinkDataMIC(macVersion(s.mac11), 0, s.keys.SNwkSIntKey); err != nil {

@@ -48,6 +48,10 @@ type NetworkSpec struct {
 	// SchedulerInterval is how often the multicast scheduler runs, and
 	// how often class C device queues are looked at; 0 means 1 s.
 	SchedulerInterval Duration `toml:"scheduler_interval"`
+	// StatusInterval is how often the network asks each device for its
+	// status (DevStatusReq), besides once after its first uplink of a
+	// session; 0 means every 24 h, a negative value never.
+	StatusInterval Duration `toml:"status_interval"`
 	// Quirks switch ChirpStack's silent failures off (ns.Quirks).
 	Quirks QuirksSpec `toml:"quirks"`
 }
@@ -88,6 +92,9 @@ type DeviceProfileSpec struct {
 	// UplinkInterval is the expected uplink interval ChirpStack stores;
 	// 0 means one hour.
 	UplinkInterval Duration `toml:"uplink_interval"`
+	// ClassBPingSlotPeriodicity is the class B ping-slot periodicity, 0
+	// to 7: a ping slot every 2^periodicity seconds (0.96 s × 2^p).
+	ClassBPingSlotPeriodicity int `toml:"class_b_ping_slot_periodicity"`
 }
 
 // GatewaySpec is a gateway of a tenant.
@@ -124,8 +131,12 @@ type DeviceGroup struct {
 	Application   string `toml:"application"`
 	DeviceProfile string `toml:"device_profile"`
 	// Class is "A", "B" or "C"; empty means A. Class B devices take
-	// unicast downlinks in class A windows (ping slots are not modelled).
+	// unicast downlinks in their ping slots.
 	Class string `toml:"class"`
+	// Activation is "abp" (default: a session at power-on, with the keys
+	// a join would derive, and no join traffic) or "otaa" (a JoinRequest
+	// at power-on and after every reset).
+	Activation string `toml:"activation"`
 	// MACVersion is "1.0.x" or "1.1"; empty means the profile's.
 	MACVersion string `toml:"mac_version"`
 	// Keys in hex. Empty keys are derived from the seed and the DevEUI.
@@ -346,6 +357,9 @@ func (sc *Scenario) Validate() error {
 		if p.UplinkInterval < 0 {
 			add(errf(f+".uplink_interval", "negative"))
 		}
+		if p.ClassBPingSlotPeriodicity < 0 || p.ClassBPingSlotPeriodicity > 7 {
+			add(errf(f+".class_b_ping_slot_periodicity", "%d is not 0 to 7", p.ClassBPingSlotPeriodicity))
+		}
 	}
 	add(dupes("device_profiles", profiles))
 	gwIDs := map[lorawan.EUI64]bool{}
@@ -419,6 +433,9 @@ func (sc *Scenario) Validate() error {
 					add(errf(f+"."+k.name, "%v", err))
 				}
 			}
+		}
+		if _, err := parseActivation(d.Activation); err != nil {
+			add(errf(f+".activation", "%v", err))
 		}
 		if d.Stack != "" {
 			if _, err := device.ParseProfile(d.Stack); err != nil {
@@ -529,6 +546,17 @@ func parseClass(s string) (class, error) {
 		return classC, nil
 	}
 	return 0, fmt.Errorf("%q is not A, B or C", s)
+}
+
+// parseActivation reports whether s asks for OTAA.
+func parseActivation(s string) (otaa bool, err error) {
+	switch strings.ToLower(s) {
+	case "", "abp":
+		return false, nil
+	case "otaa":
+		return true, nil
+	}
+	return false, fmt.Errorf("%q is not abp or otaa", s)
 }
 
 func parseMACVersion(s string) (lorawan.MACVersion, error) {

@@ -74,3 +74,21 @@ func gpsTime(t time.Time) time.Duration {
 func fromGPSTime(d time.Duration) time.Time {
 	return clocksync.FromGPSSeconds(uint64(d / time.Second)).Add(d % time.Second)
 }
+
+// PingSlotAfter returns the start of the first ping slot of addr strictly
+// after t, for a ping-slot periodicity of 0 to 7: 2^(7−periodicity) slots
+// per 128 s beacon period, each at the period's pseudo-random ping offset
+// (LoRaWAN 1.0.4 §12.2). It is exported so that a simulated class B device
+// listens in the very slots the network computes for it.
+func PingSlotAfter(t time.Time, addr lorawan.DevAddr, periodicity int) (time.Time, error) {
+	if periodicity < 0 || periodicity > 7 {
+		return time.Time{}, fmt.Errorf("ns: ping-slot periodicity %d: must be 0 to 7", periodicity)
+	}
+	// Slots fall on whole milliseconds, so one strictly after t truncated
+	// to the millisecond is strictly after t.
+	slot, err := nextPingSlotAfter(gpsTime(t), addr, 1<<(7-periodicity))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("ns: %w", err)
+	}
+	return fromGPSTime(slot), nil
+}

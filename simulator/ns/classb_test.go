@@ -92,3 +92,35 @@ func TestParseUUID(t *testing.T) {
 		}
 	}
 }
+
+func TestPingSlotAfter(t *testing.T) {
+	addr := lorawan.DevAddr{0x01, 0x02, 0x03, 0x04}
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		periodicity int
+		wantErr     bool
+	}{
+		{0, false}, {3, false}, {7, false}, {-1, true}, {8, true},
+	}
+	for _, tt := range tests {
+		slot, err := PingSlotAfter(start, addr, tt.periodicity)
+		if (err != nil) != tt.wantErr {
+			t.Fatalf("periodicity %d: err = %v", tt.periodicity, err)
+		}
+		if err != nil {
+			continue
+		}
+		if !slot.After(start) {
+			t.Errorf("periodicity %d: slot %v not after %v", tt.periodicity, slot, start)
+		}
+		want, _ := nextPingSlotAfter(gpsTime(start), addr, 1<<(7-tt.periodicity))
+		if got := gpsTime(slot); got != want {
+			t.Errorf("periodicity %d: slot at GPS %v, want %v", tt.periodicity, got, want)
+		}
+		// The next slot is one ping period later, within the beacon period.
+		next, _ := PingSlotAfter(slot, addr, tt.periodicity)
+		if d := next.Sub(slot); d != time.Duration(pingPeriodBase>>(7-tt.periodicity))*pingSlotLen && d < beaconReserved {
+			t.Errorf("periodicity %d: next slot %v after", tt.periodicity, d)
+		}
+	}
+}
