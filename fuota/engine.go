@@ -1,0 +1,647 @@
+package fuota
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/brocaar/lorawan"
+
+	"github.com/lorafuota/lorafuota/applayer"
+	"github.com/lorafuota/lorafuota/dutycycle"
+	"github.com/lorafuota/lorafuota/multicast"
+)
+
+// MACVersion is the LoRaWAN version a device implements; it decides which root
+// key the multicast and data-block keys derive from.
+type MACVersion string
+
+// The MAC versions the engine knows.
+const (
+	MAC10x MACVersion = "1.0.x"
+	MAC11  MACVersion = "1.1"
+)
+
+// Class is a device's LoRaWAN class.
+type Class string
+
+// Device classes. Class B sessions are not implemented yet.
+const (
+	ClassA Class = "A"
+	ClassC Class = "C"
+)
+
+// PackageVersions are the application-layer package versions a device speaks;
+// 0 means the package is absent.
+type PackageVersions struct {
+	ClockSync          uint8 `json:"clock_sync"`
+	Multicast          uint8 `json:"multicast"`
+	Fragmentation      uint8 `json:"fragmentation"`
+	FirmwareManagement uint8 `json:"firmware_management"`
+}
+
+// DeviceConfig is one device of a deployment.
+type DeviceConfig struct {
+	DevEUI     lorawan.EUI64 `json:"dev_eui"`
+	MACVersion MACVersion    `json:"mac_version"`
+	Class      Class         `json:"class"`
+	// Versions are the device's package versions when known; nil probes them
+	// with PackageVersionReq.
+	Versions *PackageVersions `json:"versions,omitempty"`
+	// UplinkInterval is how often a class A device sends uplinks (and so can
+	// receive a downlink); it lengthens the answer timeout. Required for class A.
+	UplinkInterval time.Duration `json:"uplink_interval"`
+}
+
+// GatewayConfig is a gateway of the multicast group, with the duty-cycle
+// enforcement style of its software (0: the plan's model).
+type GatewayConfig struct {
+	ID    string          `json:"id"`
+	Model dutycycle.Model `json:"model"`
+}
+
+// RetryPolicy bounds the attempts of every unicast request.
+type RetryPolicy struct {
+	// Count is the number of retries after the first attempt (default 3).
+	Count int `json:"count"`
+	// Timeout is how long an answer is awaited from a class C device (default
+	// 30 s); a class A device gets two uplink intervals more.
+	Timeout time.Duration `json:"timeout"`
+}
+
+// DeploymentConfig is what a deployment is built from. Zero optional fields
+// take the defaults documented on them.
+type DeploymentConfig struct {
+	ID    string
+	Plan  *Plan
+	Image []byte
+	// FirmwareVersion is the TS006 version the image installs; 0 takes the
+	// NextFirmwareVersion the device reports in DevUpgradeImageAns.
+	FirmwareVersion uint32
+	Devices         []DeviceConfig
+	// McGroupID is the device-side multicast group slot, 0..3.
+	McGroupID uint8
+	// McAddr is the group's address; nil asks for one with AllocateMcAddr.
+	McAddr *lorawan.DevAddr
+	// McKey is the group key; nil reads 16 bytes from Rand.
+	McKey *lorawan.AES128Key
+	Rand  io.Reader
+	// Gateways carry the group; each keeps its own duty-cycle ledger. None
+	// means one ledger for the network server's own gateway choice.
+	Gateways []GatewayConfig
+	Retry    RetryPolicy
+	// SetupTimeout bounds the setup phase from Start: devices not ready by then
+	// are failed and the session goes ahead without them (0: no deadline; the
+	// retry policy still bounds every step).
+	SetupTimeout time.Duration
+	// StartMargin is the time from choosing SessionTime to the session start; it
+	// must cover the McClassCSessionReq exchange with its retries (default:
+	// Retry.Count+1 of the slowest device's timeouts, plus 10 s).
+	StartMargin time.Duration
+	// TimeToStartTolerance is the accepted clock offset in seconds (default 3).
+	TimeToStartTolerance uint32
+	// BlockAckDelay and Descriptor go into FragSessionSetupReq.
+	BlockAckDelay uint8
+	Descriptor    applayer.Bytes4
+	// StatusDelay is the wait from the last fragment's end to the status
+	// requests (default 10 s).
+	StatusDelay time.Duration
+	// RebootDelay is the DevRebootCountdownReq countdown (default 60 s);
+	// RebootGrace the time after the reboot before DevVersionReq (default 60 s).
+	RebootDelay time.Duration
+	RebootGrace time.Duration
+}
+
+// Outcome is a device's verdict.
+type Outcome string
+
+// The outcomes of a device.
+const (
+	// Updated: the device runs the new firmware.
+	Updated Outcome = "updated"
+	// Received: the image was reconstructed, but the device has no TS006 to
+	// install it and confirm.
+	Received Outcome = "received"
+	Failed   Outcome = "failed"
+	Canceled Outcome = "canceled"
+)
+
+// Step names the part of the campaign a device was in.
+type Step string
+
+// The steps of a device.
+const (
+	StepProbe     Step = "probe"
+	StepKeys      Step = "keys"
+	StepMcGroup   Step = "mc_group_setup"
+	StepFragSetup Step = "frag_session_setup"
+	StepReady     Step = "ready"
+	StepSession   Step = "session_setup"
+	StepMulticast Step = "multicast"
+	StepStatus    Step = "status"
+	StepUpgrade   Step = "upgrade_image"
+	StepReboot    Step = "reboot"
+	StepVersion   Step = "version"
+	StepDone      Step = "done"
+)
+
+// Phase is the deployment's phase.
+type Phase string
+
+// The phases of a deployment.
+const (
+	PhaseNew       Phase = "new"
+	PhaseSetup     Phase = "setup"
+	PhaseSession   Phase = "session"
+	PhaseMulticast Phase = "multicast"
+	PhaseStatus    Phase = "completion"
+	PhaseDone      Phase = "done"
+	PhaseCanceled  Phase = "canceled"
+)
+
+// maxFragIndex bounds the data blocks: FragIndex has 2 bits, and all blocks
+// run in the one class C session.
+const maxFragIndex = 4
+
+// Deployment is one campaign's state machine. It does no I/O and reads no
+// clock: Step is given the time and returns the actions to take.
+type Deployment struct {
+	st    state
+	plan  *Plan
+	image []byte
+	// Derived, rebuilt on demand, never persisted.
+	frags   map[int][][]byte
+	ledgers []*dutycycle.Ledger
+	byEUI   map[lorawan.EUI64]*device
+}
+
+// state is everything persisted.
+type state struct {
+	Version   int               `json:"version"`
+	ID        string            `json:"id"`
+	Request   PlanRequest       `json:"plan_request"`
+	ImageHash [32]byte          `json:"image_sha256"`
+	Cfg       storedConfig      `json:"config"`
+	McKey     lorawan.AES128Key `json:"mc_key"`
+	McAddr    *lorawan.DevAddr  `json:"mc_addr,omitempty"`
+	TimeOut   uint8             `json:"time_out"`
+	Phase     Phase             `json:"phase"`
+	NextID    uint64            `json:"next_id"`
+	// Calls maps outstanding action ids to what they are for.
+	Calls   map[uint64]call `json:"calls"`
+	Devices []*device       `json:"devices"`
+	// SessionTime is the GPS second of the one class C session; 0 before it is
+	// chosen.
+	SessionTime uint64  `json:"session_time"`
+	Matrix      uint8   `json:"frag_version"`
+	Mc          mcState `json:"multicast"`
+}
+
+// storedConfig is the part of DeploymentConfig the machine keeps.
+type storedConfig struct {
+	FirmwareVersion      uint32          `json:"firmware_version"`
+	McGroupID            uint8           `json:"mc_group_id"`
+	Gateways             []GatewayConfig `json:"gateways"`
+	Retry                RetryPolicy     `json:"retry"`
+	SetupTimeout         time.Duration   `json:"setup_timeout"`
+	StartMargin          time.Duration   `json:"start_margin"`
+	TimeToStartTolerance uint32          `json:"time_to_start_tolerance"`
+	BlockAckDelay        uint8           `json:"block_ack_delay"`
+	Descriptor           applayer.Bytes4 `json:"descriptor"`
+	StatusDelay          time.Duration   `json:"status_delay"`
+	RebootDelay          time.Duration   `json:"reboot_delay"`
+	RebootGrace          time.Duration   `json:"reboot_grace"`
+}
+
+type callKind string
+
+const (
+	callKeys       callKind = "keys"
+	callSessionCnt callKind = "session_cnt"
+	callMcAddr     callKind = "mc_addr"
+	callGroup      callKind = "group"
+	callEnqueue    callKind = "enqueue"
+)
+
+type call struct {
+	Kind   callKind      `json:"kind"`
+	DevEUI lorawan.EUI64 `json:"dev_eui"`
+	Seq    uint64        `json:"seq"`
+}
+
+const stateVersion = 1
+
+// NewDeployment checks cfg and builds the deployment, or names the field that
+// makes it impossible.
+func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
+	if err := validate(&cfg); err != nil {
+		return nil, err
+	}
+	st := state{
+		Version: stateVersion, ID: cfg.ID, Request: cfg.Plan.Request, ImageHash: sha256.Sum256(cfg.Image),
+		Cfg: storedConfig{
+			FirmwareVersion: cfg.FirmwareVersion, McGroupID: cfg.McGroupID, Gateways: cfg.Gateways,
+			Retry: cfg.Retry, SetupTimeout: cfg.SetupTimeout, StartMargin: cfg.StartMargin,
+			TimeToStartTolerance: cfg.TimeToStartTolerance, BlockAckDelay: cfg.BlockAckDelay,
+			Descriptor: cfg.Descriptor, StatusDelay: cfg.StatusDelay, RebootDelay: cfg.RebootDelay,
+			RebootGrace: cfg.RebootGrace,
+		},
+		McAddr: cfg.McAddr, Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{},
+	}
+	if cfg.McKey != nil {
+		st.McKey = *cfg.McKey
+	} else if _, err := io.ReadFull(cfg.Rand, st.McKey[:]); err != nil {
+		return nil, fmt.Errorf("rand: reading the multicast key: %w", err)
+	}
+	var total time.Duration
+	for _, b := range cfg.Plan.Blocks {
+		total += b.Duration
+	}
+	var err error
+	if st.TimeOut, err = multicast.ClassCTimeOut(uint64((total + sessionSlack + time.Second - 1) / time.Second)); err != nil {
+		return nil, fmt.Errorf("plan: %d blocks take %v in one class C session: %w", len(cfg.Plan.Blocks), total.Round(time.Second), err)
+	}
+	for _, dc := range cfg.Devices {
+		dev := &device{Cfg: dc, Step: StepProbe, Received: make([]bool, len(cfg.Plan.Blocks))}
+		if dc.Versions != nil {
+			dev.Ver = *dc.Versions
+		}
+		st.Devices = append(st.Devices, dev)
+	}
+	d := &Deployment{st: st, plan: cfg.Plan, image: cfg.Image}
+	d.index()
+	return d, nil
+}
+
+func validate(cfg *DeploymentConfig) error {
+	switch {
+	case cfg.ID == "":
+		return errors.New("id: must not be empty")
+	case cfg.Plan == nil:
+		return errors.New("plan: missing")
+	case len(cfg.Image) != cfg.Plan.Request.ImageSize:
+		return fmt.Errorf("image: %d bytes, the plan is for %d", len(cfg.Image), cfg.Plan.Request.ImageSize)
+	case len(cfg.Plan.Blocks) > maxFragIndex:
+		return fmt.Errorf("plan: %d data blocks; one campaign carries at most %d (FragIndex has 2 bits)", len(cfg.Plan.Blocks), maxFragIndex)
+	case len(cfg.Devices) == 0:
+		return errors.New("devices: none given")
+	case cfg.McGroupID >= multicast.MaxGroups:
+		return fmt.Errorf("mc_group_id %d: must be 0..%d", cfg.McGroupID, multicast.MaxGroups-1)
+	case cfg.McKey == nil && cfg.Rand == nil:
+		return errors.New("mc_key: give a key or a random source")
+	case cfg.Retry.Count < 0:
+		return fmt.Errorf("retry.count %d: must not be negative", cfg.Retry.Count)
+	case cfg.Retry.Timeout < 0:
+		return fmt.Errorf("retry.timeout %v: must not be negative", cfg.Retry.Timeout)
+	case cfg.BlockAckDelay > 7:
+		return fmt.Errorf("block_ack_delay %d: must be 0..7", cfg.BlockAckDelay)
+	case cfg.SetupTimeout < 0 || cfg.StartMargin < 0 || cfg.StatusDelay < 0 || cfg.RebootDelay < 0 || cfg.RebootGrace < 0:
+		return errors.New("setup_timeout, start_margin, status_delay, reboot_delay, reboot_grace: must not be negative")
+	}
+	if cfg.Retry.Count == 0 {
+		cfg.Retry.Count = 3
+	}
+	if cfg.Retry.Timeout == 0 {
+		cfg.Retry.Timeout = 30 * time.Second
+	}
+	if cfg.TimeToStartTolerance == 0 {
+		cfg.TimeToStartTolerance = 3
+	}
+	if cfg.StatusDelay == 0 {
+		cfg.StatusDelay = 10 * time.Second
+	}
+	if cfg.RebootDelay == 0 {
+		cfg.RebootDelay = time.Minute
+	}
+	if cfg.RebootDelay/time.Second > 0xfffffe {
+		return fmt.Errorf("reboot_delay %v: the countdown has 24 bits", cfg.RebootDelay)
+	}
+	if cfg.RebootGrace == 0 {
+		cfg.RebootGrace = time.Minute
+	}
+	seen := map[lorawan.EUI64]bool{}
+	var slowest time.Duration
+	for i, dc := range cfg.Devices {
+		switch {
+		case seen[dc.DevEUI]:
+			return fmt.Errorf("devices[%d].dev_eui %s: listed twice", i, dc.DevEUI)
+		case dc.MACVersion != MAC10x && dc.MACVersion != MAC11:
+			return fmt.Errorf("devices[%d].mac_version %q: must be %q or %q", i, dc.MACVersion, MAC10x, MAC11)
+		case dc.Class != ClassA && dc.Class != ClassC:
+			return fmt.Errorf("devices[%d].class %q: must be %q or %q (class B sessions are not supported yet)", i, dc.Class, ClassA, ClassC)
+		case dc.Class == ClassA && dc.UplinkInterval <= 0:
+			return fmt.Errorf("devices[%d].uplink_interval %v: a class A device needs its uplink interval", i, dc.UplinkInterval)
+		}
+		if v := dc.Versions; v != nil {
+			switch {
+			case v.Multicast != 1 && v.Multicast != 2:
+				return fmt.Errorf("devices[%d].versions.multicast %d: must be 1 or 2", i, v.Multicast)
+			case v.Fragmentation != 1 && v.Fragmentation != 2:
+				return fmt.Errorf("devices[%d].versions.fragmentation %d: must be 1 or 2", i, v.Fragmentation)
+			case v.ClockSync > 2:
+				return fmt.Errorf("devices[%d].versions.clock_sync %d: must be 0..2", i, v.ClockSync)
+			case v.FirmwareManagement > 1:
+				return fmt.Errorf("devices[%d].versions.firmware_management %d: must be 0 or 1", i, v.FirmwareManagement)
+			}
+		}
+		seen[dc.DevEUI] = true
+		slowest = max(slowest, answerTimeout(cfg.Retry, dc))
+	}
+	if cfg.StartMargin == 0 {
+		cfg.StartMargin = time.Duration(cfg.Retry.Count+1)*slowest + 10*time.Second
+	}
+	gw := map[string]bool{}
+	for i, g := range cfg.Gateways {
+		switch {
+		case g.ID == "" || gw[g.ID]:
+			return fmt.Errorf("gateways[%d].id %q: empty or listed twice", i, g.ID)
+		case g.Model != 0 && g.Model != dutycycle.SlidingWindow && g.Model != dutycycle.OffTime:
+			return fmt.Errorf("gateways[%d].model %v: unknown", i, g.Model)
+		}
+		gw[g.ID] = true
+	}
+	return nil
+}
+
+// answerTimeout is how long an answer is awaited: a class A device can only
+// take the downlink on its next uplink and answer on the one after.
+func answerTimeout(r RetryPolicy, dc DeviceConfig) time.Duration {
+	if dc.Class == ClassA {
+		return r.Timeout + 2*dc.UplinkInterval
+	}
+	return r.Timeout
+}
+
+func (d *Deployment) index() {
+	d.byEUI = make(map[lorawan.EUI64]*device, len(d.st.Devices))
+	for _, dev := range d.st.Devices {
+		d.byEUI[dev.Cfg.DevEUI] = dev
+	}
+}
+
+// ID returns the deployment's id.
+func (d *Deployment) ID() string { return d.st.ID }
+
+// Phase returns the deployment's phase.
+func (d *Deployment) Phase() Phase { return d.st.Phase }
+
+// Done reports whether the deployment has finished (completed or cancelled)
+// and expects no more events.
+func (d *Deployment) Done() bool {
+	return d.st.Phase == PhaseDone || d.st.Phase == PhaseCanceled && d.groupSettled()
+}
+
+// SessionTime returns the start of the class C session; zero before it is
+// chosen.
+func (d *Deployment) SessionTime() time.Time {
+	if d.st.SessionTime == 0 {
+		return time.Time{}
+	}
+	return gpsTime(d.st.SessionTime)
+}
+
+// DeviceStatus is a device's progress, for reports.
+type DeviceStatus struct {
+	DevEUI   lorawan.EUI64
+	Step     Step
+	Outcome  Outcome
+	Reason   string
+	Versions PackageVersions
+}
+
+// Devices returns every device's progress, in configuration order.
+func (d *Deployment) Devices() []DeviceStatus {
+	out := make([]DeviceStatus, 0, len(d.st.Devices))
+	for _, dev := range d.st.Devices {
+		out = append(out, DeviceStatus{DevEUI: dev.Cfg.DevEUI, Step: dev.Step, Outcome: dev.Outcome, Reason: dev.Reason, Versions: dev.Ver})
+	}
+	return out
+}
+
+// Step applies one event at time now and returns what must happen next. An
+// error means the event could not be applied (the state is then unchanged
+// only for the errors documented as such); malformed or unexpected uplinks are
+// not errors but Log actions.
+func (d *Deployment) Step(now time.Time, ev Event) ([]Action, error) {
+	s := &stepper{d: d, now: now}
+	var err error
+	switch ev := ev.(type) {
+	case Start:
+		err = s.start()
+	case Cancel:
+		s.cancel(ev.Reason)
+	case Uplink:
+		err = s.uplink(ev)
+	case Timer:
+		err = s.timer(ev.ID)
+	case Result:
+		err = s.result(ev)
+	default:
+		return nil, fmt.Errorf("deployment %s: unknown event %T", d.st.ID, ev)
+	}
+	if err != nil {
+		return s.out, fmt.Errorf("deployment %s: %w", d.st.ID, err)
+	}
+	if err := s.advance(); err != nil {
+		return s.out, fmt.Errorf("deployment %s: %w", d.st.ID, err)
+	}
+	return s.out, nil
+}
+
+// stepper collects the actions of one Step.
+type stepper struct {
+	d   *Deployment
+	now time.Time
+	out []Action
+}
+
+func (s *stepper) emit(a ...Action) { s.out = append(s.out, a...) }
+
+func (s *stepper) log(eui lorawan.EUI64, format string, args ...any) {
+	s.emit(Log{DevEUI: eui, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (s *stepper) newCall(c call) uint64 {
+	id := s.d.st.NextID
+	s.d.st.NextID++
+	s.d.st.Calls[id] = c
+	return id
+}
+
+func (s *stepper) start() error {
+	st := &s.d.st
+	if st.Phase != PhaseNew {
+		return nil // a repeated Start changes nothing
+	}
+	st.Phase = PhaseSetup
+	if st.Cfg.SetupTimeout > 0 {
+		s.emit(SetTimer{ID: timerSetupDeadline, At: s.now.Add(st.Cfg.SetupTimeout)})
+	}
+	if st.McAddr == nil {
+		s.emit(AllocateMcAddr{ActionID: s.newCall(call{Kind: callMcAddr})})
+		return nil
+	}
+	return s.startDevices()
+}
+
+func (s *stepper) startDevices() error {
+	for _, dev := range s.d.st.Devices {
+		if err := s.beginProbe(dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const (
+	timerSetupDeadline = "setup-deadline"
+	timerSessionStart  = "session-start"
+	timerSessionEnd    = "session-end"
+	timerStatus        = "status"
+	timerGroupDelete   = "group-delete"
+	timerPacePrefix    = "pace/"
+	timerDevicePrefix  = "dev/"
+)
+
+func (s *stepper) timer(id string) error {
+	st := &s.d.st
+	switch {
+	case id == timerSetupDeadline:
+		if st.Phase == PhaseSetup {
+			for _, dev := range st.Devices {
+				if !dev.terminal() && dev.Step != StepReady {
+					s.fail(dev, dev.Step, "setup deadline passed before the device was ready")
+				}
+			}
+		}
+	case id == timerSessionStart:
+		return s.sessionStart()
+	case id == timerSessionEnd:
+		s.sessionEnd()
+	case id == timerStatus:
+		s.beginStatus()
+	case id == timerGroupDelete:
+		s.deleteGroup()
+	case len(id) > len(timerPacePrefix) && id[:len(timerPacePrefix)] == timerPacePrefix:
+		if id == s.paceTimerID() {
+			return s.pace()
+		}
+	case len(id) > len(timerDevicePrefix) && id[:len(timerDevicePrefix)] == timerDevicePrefix:
+		eui, seq, err := parseDevTimer(id)
+		if err != nil {
+			s.log(lorawan.EUI64{}, "ignoring timer %q: %v", id, err)
+			return nil
+		}
+		if dev := s.d.byEUI[eui]; dev != nil && dev.Seq == seq && !dev.terminal() {
+			return s.deviceTimer(dev)
+		}
+	}
+	return nil
+}
+
+func parseDevTimer(id string) (lorawan.EUI64, uint64, error) {
+	var eui lorawan.EUI64
+	hex, seqText, ok := strings.Cut(strings.TrimPrefix(id, timerDevicePrefix), "/")
+	if !ok {
+		return eui, 0, errors.New("no sequence number")
+	}
+	if err := eui.UnmarshalText([]byte(hex)); err != nil {
+		return eui, 0, err
+	}
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	return eui, seq, err
+}
+
+func (s *stepper) result(r Result) error {
+	st := &s.d.st
+	c, ok := st.Calls[r.ActionID]
+	if !ok {
+		return nil // unknown or already consumed: a duplicate
+	}
+	delete(st.Calls, r.ActionID)
+	switch c.Kind {
+	case callMcAddr:
+		if st.Phase != PhaseSetup {
+			return nil
+		}
+		if r.Err != nil {
+			for _, dev := range st.Devices {
+				s.fail(dev, StepMcGroup, "no multicast address: "+r.Err.Error())
+			}
+			return nil
+		}
+		a := r.McAddr
+		st.McAddr = &a
+		return s.startDevices()
+	case callGroup:
+		return s.groupCreated(r)
+	case callEnqueue:
+		if r.Err != nil {
+			// The frame is lost like a radio loss; parity covers it, and the
+			// status round tells who is short.
+			st.Mc.EnqueueErrors++
+			s.log(lorawan.EUI64{}, "enqueueing fragment failed: %v", r.Err)
+		}
+		return nil
+	}
+	dev := s.d.byEUI[c.DevEUI]
+	if dev == nil || dev.terminal() || dev.Seq != c.Seq {
+		return nil // the device moved on; the result is stale
+	}
+	switch c.Kind {
+	case callKeys:
+		return s.keysRead(dev, r)
+	case callSessionCnt:
+		return s.sessionCntRead(dev, r)
+	}
+	return nil
+}
+
+// MarshalBinary returns the deployment's state as a versioned JSON blob. The
+// image is not part of it; UnmarshalDeployment is given it again and checks
+// its hash.
+func (d *Deployment) MarshalBinary() ([]byte, error) {
+	for i, l := range d.ledgers {
+		if l != nil {
+			d.st.Mc.Gateways[i].Frames = l.Frames()
+		}
+	}
+	b, err := json.Marshal(&d.st)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s: marshal: %w", d.st.ID, err)
+	}
+	return b, nil
+}
+
+// UnmarshalDeployment rebuilds a deployment from MarshalBinary's blob and the
+// image it was created with.
+func UnmarshalDeployment(data, image []byte) (*Deployment, error) {
+	var st state
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("unmarshal deployment: %w", err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("unmarshal deployment %s: state version %d, want %d", st.ID, st.Version, stateVersion)
+	}
+	if sha256.Sum256(image) != st.ImageHash {
+		return nil, fmt.Errorf("unmarshal deployment %s: image does not match the deployment's (SHA-256 differs)", st.ID)
+	}
+	plan, err := NewPlan(st.Request)
+	if err != nil {
+		return nil, fmt.Errorf("unmarshal deployment %s: re-planning: %w", st.ID, err)
+	}
+	if st.Calls == nil {
+		st.Calls = map[uint64]call{}
+	}
+	d := &Deployment{st: st, plan: plan, image: image}
+	d.index()
+	return d, nil
+}
