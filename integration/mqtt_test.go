@@ -2,85 +2,23 @@ package integration_test
 
 import (
 	"context"
-	"net"
-	"os"
-	"os/exec"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lorafuota/lorafuota/integration"
+	"github.com/lorafuota/lorafuota/internal/testserver"
 	"github.com/lorafuota/lorafuota/simulator/events"
 )
 
-// broker starts a mosquitto of the test's own on a free loopback port and
-// returns its URL and a function that restarts it on the same port. Without
-// the binary the test is skipped, except under CI, where a skip would hide a
-// broken install step.
+// broker starts a mosquitto of the test's own and returns its URL and a
+// function that restarts it on the same port.
 func broker(t *testing.T) (url string, restart func()) {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		// Debian installs it in /usr/sbin, often not in a user's PATH.
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr == nil {
-			bin, err = "/usr/sbin/mosquitto", nil
-		}
-	}
-	if err != nil {
-		const msg = "no MQTT broker: install mosquitto (apt-get install mosquitto)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-
-	var stop func()
-	start := func() {
-		t.Helper()
-		var out strings.Builder
-		// Without a configuration file mosquitto 2 listens on loopback only
-		// and lets anonymous clients in.
-		cmd := exec.Command(bin, "-p", port)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start mosquitto: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		stop = func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-			if err == nil {
-				c.Close()
-				return
-			}
-			select {
-			case <-exited:
-				t.Fatalf("mosquitto exited: %s", out.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("mosquitto not listening on %s: %v", addr, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	start()
-	t.Cleanup(func() { stop() })
-	return "tcp://" + addr, func() { stop(); start() }
+	s := testserver.Mosquitto(t)
+	return s.URL(), s.Restart
 }
 
 // startSource starts an MQTTSource on server with the test's filter.

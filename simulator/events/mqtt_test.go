@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,72 +14,15 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lorafuota/lorafuota/internal/testserver"
 	"github.com/lorafuota/lorafuota/simulator/events"
 )
 
 // broker returns the URL of an MQTT broker for the test: a mosquitto of its
-// own on a free loopback port if the binary is installed, else
-// $LORAFUOTA_TEST_MQTT, else the test is skipped.
+// own on a free loopback port, or $LORAFUOTA_TEST_MQTT without the binary.
 func broker(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		// Debian installs it in /usr/sbin, often not in a user's PATH.
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr == nil {
-			bin, err = "/usr/sbin/mosquitto", nil
-		}
-	}
-	if err != nil {
-		if u := os.Getenv("LORAFUOTA_TEST_MQTT"); u != "" {
-			return u
-		}
-		const msg = "no MQTT broker: install mosquitto (apt-get install mosquitto) or set LORAFUOTA_TEST_MQTT=tcp://host:port"
-		if os.Getenv("CI") != "" {
-			// CI installs mosquitto; a skip there would hide a broken install step.
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-
-	var out strings.Builder
-	// Without a configuration file mosquitto 2 listens on loopback only and
-	// lets anonymous clients in.
-	cmd := exec.Command(bin, "-p", port)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto not listening on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "tcp://" + addr
+	return testserver.Mosquitto(t).URL()
 }
 
 type received struct {
