@@ -56,6 +56,9 @@ type pending struct {
 	// Hold keeps answers from matching until the request is sent again (after
 	// a ForceDeviceResync).
 	Hold bool `json:"hold,omitempty"`
+	// Queued marks a request waiting for its unicast slot; the device timer
+	// then sends it instead of timing it out.
+	Queued bool `json:"queued,omitempty"`
 }
 
 func (dev *device) terminal() bool { return dev.Outcome != "" }
@@ -103,9 +106,33 @@ func (s *stepper) send(dev *device, fport uint8, index int, cmd applayer.Command
 	return nil
 }
 
+// transmit sends the outstanding request, or, for a class C device whose slot
+// has not come, queues it until then (UnicastSpacing).
 func (s *stepper) transmit(dev *device) {
 	p := dev.Pending
 	p.Hold = false
+	dev.Seq++
+	if dev.Cfg.Class == ClassC {
+		st := &s.d.st
+		at := s.now
+		if st.NextUnicast.After(at) {
+			at = st.NextUnicast
+		}
+		st.NextUnicast = at.Add(st.Cfg.UnicastSpacing)
+		if at.After(s.now) {
+			p.Queued = true
+			s.emit(SetTimer{ID: devTimerID(dev), At: at})
+			return
+		}
+	}
+	s.enqueue(dev)
+}
+
+// enqueue hands the outstanding request to the network server and starts
+// waiting for its answer.
+func (s *stepper) enqueue(dev *device) {
+	p := dev.Pending
+	p.Queued = false
 	dev.Seq++
 	s.emit(EnqueueUnicast{DevEUI: dev.Cfg.DevEUI, FPort: p.FPort, Data: append([]byte(nil), p.Data...)},
 		SetTimer{ID: devTimerID(dev), At: s.now.Add(answerTimeout(s.d.st.Cfg.Retry, dev.Cfg))})
@@ -481,6 +508,10 @@ func (s *stepper) versionAns(dev *device, a *fwmanagement.DevVersionAns) {
 // reboot that should be over.
 func (s *stepper) deviceTimer(dev *device) error {
 	p := dev.Pending
+	if p != nil && p.Queued {
+		s.enqueue(dev)
+		return nil
+	}
 	if p == nil {
 		if dev.Step == StepReboot && dev.RebootPending {
 			dev.Step = StepVersion
@@ -581,7 +612,7 @@ func (s *stepper) decodeFrag(dev *device, data []byte) ([]applayer.Command, erro
 // request waits for; anything else is late, duplicated or unsolicited.
 func (dev *device) matches(fport uint8, cid byte, index int) bool {
 	p := dev.Pending
-	return p != nil && !p.Hold && p.FPort == fport && p.CID == cid && (p.Index < 0 || p.Index == index)
+	return p != nil && !p.Hold && !p.Queued && p.FPort == fport && p.CID == cid && (p.Index < 0 || p.Index == index)
 }
 
 func (s *stepper) command(dev *device, ev Uplink, c applayer.Command) error {

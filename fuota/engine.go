@@ -116,6 +116,13 @@ type DeploymentConfig struct {
 	// RebootGrace the time after the reboot before DevVersionReq (default 60 s).
 	RebootDelay time.Duration
 	RebootGrace time.Duration
+	// UnicastSpacing is the least time between two unicast requests to class C
+	// devices (default 3 s). Without it every class C device gets its request
+	// at once, the network sends them back to back, and the answers collide
+	// with the next downlinks at the half-duplex gateway; spacing lets each
+	// answer arrive while the gateway listens. Class A devices are paced by
+	// their own uplinks.
+	UnicastSpacing time.Duration
 }
 
 // Outcome is a device's verdict.
@@ -201,6 +208,9 @@ type state struct {
 	SessionTime uint64  `json:"session_time"`
 	Matrix      uint8   `json:"frag_version"`
 	Mc          mcState `json:"multicast"`
+	// NextUnicast is the earliest time the next class C unicast request may be
+	// handed to the network server (UnicastSpacing).
+	NextUnicast time.Time `json:"next_unicast"`
 }
 
 // storedConfig is the part of DeploymentConfig the machine keeps.
@@ -217,6 +227,7 @@ type storedConfig struct {
 	StatusDelay          time.Duration   `json:"status_delay"`
 	RebootDelay          time.Duration   `json:"reboot_delay"`
 	RebootGrace          time.Duration   `json:"reboot_grace"`
+	UnicastSpacing       time.Duration   `json:"unicast_spacing"`
 }
 
 type callKind string
@@ -250,7 +261,7 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 			Retry: cfg.Retry, SetupTimeout: cfg.SetupTimeout, StartMargin: cfg.StartMargin,
 			TimeToStartTolerance: cfg.TimeToStartTolerance, BlockAckDelay: cfg.BlockAckDelay,
 			Descriptor: cfg.Descriptor, StatusDelay: cfg.StatusDelay, RebootDelay: cfg.RebootDelay,
-			RebootGrace: cfg.RebootGrace,
+			RebootGrace: cfg.RebootGrace, UnicastSpacing: cfg.UnicastSpacing,
 		},
 		McAddr: cfg.McAddr, Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{},
 	}
@@ -301,8 +312,11 @@ func validate(cfg *DeploymentConfig) error {
 		return fmt.Errorf("retry.timeout %v: must not be negative", cfg.Retry.Timeout)
 	case cfg.BlockAckDelay > 7:
 		return fmt.Errorf("block_ack_delay %d: must be 0..7", cfg.BlockAckDelay)
-	case cfg.SetupTimeout < 0 || cfg.StartMargin < 0 || cfg.StatusDelay < 0 || cfg.RebootDelay < 0 || cfg.RebootGrace < 0:
-		return errors.New("setup_timeout, start_margin, status_delay, reboot_delay, reboot_grace: must not be negative")
+	case cfg.SetupTimeout < 0 || cfg.StartMargin < 0 || cfg.StatusDelay < 0 || cfg.RebootDelay < 0 || cfg.RebootGrace < 0 || cfg.UnicastSpacing < 0:
+		return errors.New("setup_timeout, start_margin, status_delay, reboot_delay, reboot_grace, unicast_spacing: must not be negative")
+	}
+	if cfg.UnicastSpacing == 0 {
+		cfg.UnicastSpacing = 3 * time.Second
 	}
 	if cfg.Retry.Count == 0 {
 		cfg.Retry.Count = 3

@@ -273,6 +273,7 @@ type net struct {
 	addrCalls int
 	dup       bool // every uplink arrives twice
 	actions   []Action
+	unicastAt []time.Time // when each EnqueueUnicast was emitted
 }
 
 func newNet(t *testing.T, devs []*fakeDev) *net {
@@ -329,6 +330,7 @@ func (n *net) exec(acts []Action) {
 		n.actions = append(n.actions, a)
 		switch a := a.(type) {
 		case EnqueueUnicast:
+			n.unicastAt = append(n.unicastAt, n.now)
 			dev := n.devs[a.DevEUI]
 			for _, up := range dev.handle(t, n.now, a.FPort, a.Data) {
 				at := n.now.Add(2 * time.Second)
@@ -656,21 +658,23 @@ func TestResumeAfterRestart(t *testing.T) {
 	want := n.verdicts
 	wantFrags := len(n.enqueues)
 
-	// Restarts in setup, in the session wait, mid-multicast and in completion.
+	// Restarts in setup, in the session wait, mid-multicast and in completion:
+	// at the nth step taken in that phase.
 	for _, at := range []struct {
-		step  int
+		nth   int
 		phase Phase
-	}{{5, PhaseSetup}, {40, PhaseSession}, {52, PhaseMulticast}, {85, PhaseStatus}} {
+	}{{5, PhaseSetup}, {1, PhaseSession}, {5, PhaseMulticast}, {3, PhaseStatus}} {
 		t.Run(fmt.Sprint("restart in ", at.phase), func(t *testing.T) {
 			devs := scenario()
 			n := newNet(t, devs)
 			restarted := false
+			seen := 0
 			n.run(testDeployment(t, devs, nil), func(step int, d *Deployment) *Deployment {
-				if step != at.step {
+				if restarted || d.Phase() != at.phase {
 					return d
 				}
-				if d.Phase() != at.phase {
-					t.Fatalf("step %d is in phase %s, not %s", step, d.Phase(), at.phase)
+				if seen++; seen < at.nth {
+					return d
 				}
 				restarted = true
 				b, err := d.MarshalBinary()
@@ -766,6 +770,23 @@ func TestNewDeploymentValidation(t *testing.T) {
 		_, err := NewDeployment(cfg)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.field) {
 			t.Errorf("%s: error %v", tc.field, err)
+		}
+	}
+}
+
+// TestUnicastSpacing checks that requests to class C devices are handed to the
+// network server at least UnicastSpacing apart, so that answers do not collide
+// with the next downlinks at a half-duplex gateway. (Cleanup commands that
+// expect no answer are not paced; the probe phase has none.)
+func TestUnicastSpacing(t *testing.T) {
+	devs := []*fakeDev{newFakeDev(0, v2), newFakeDev(1, v2), newFakeDev(2, v2)}
+	n := newNet(t, devs)
+	n.run(testDeployment(t, devs, nil), nil)
+	// The first 4·3 unicasts are the probes of three devices on four ports.
+	probes := n.unicastAt[:12]
+	for i := 1; i < len(probes); i++ {
+		if gap := probes[i].Sub(probes[i-1]); gap < 3*time.Second {
+			t.Fatalf("unicast %d only %v after the one before", i, gap)
 		}
 	}
 }

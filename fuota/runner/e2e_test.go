@@ -149,13 +149,11 @@ func (r *rig) deployment(img []byte, loss float64) *fuota.Deployment {
 		r.t.Fatal(err)
 	}
 	key := lorawan.AES128Key{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	// The engine sends a step's class C unicasts to every device at once; the
-	// network sends them back to back, and the half-duplex gateway is deaf
-	// to every answer but the last while it transmits the next. Each retry
-	// round therefore gets one more device through, so the retries must
-	// outnumber the devices until the engine paces class C unicasts.
+	// Default retries: the engine spaces class C unicasts (UnicastSpacing),
+	// so answers do not collide with the next downlinks at the half-duplex
+	// gateway.
 	cfg := fuota.DeploymentConfig{ID: "dep-1", Plan: plan, Image: img, McKey: &key, McGroupID: 0,
-		Gateways: []fuota.GatewayConfig{{ID: gatewayID}}, Retry: fuota.RetryPolicy{Count: len(r.net.Devices()) + 1}}
+		Gateways: []fuota.GatewayConfig{{ID: gatewayID}}}
 	for _, d := range r.net.Devices() {
 		cfg.Devices = append(cfg.Devices, fuota.DeviceConfig{DevEUI: d.DevEUI(), MACVersion: fuota.MAC10x, Class: fuota.ClassC})
 	}
