@@ -134,8 +134,12 @@ func (s *stepper) enqueue(dev *device) {
 	p := dev.Pending
 	p.Queued = false
 	dev.Seq++
+	wait := answerTimeout(s.d.st.Cfg.Retry, dev.Cfg)
+	if p.FPort == fragmentation.DefaultFPort && p.CID == fragmentation.CIDFragSessionStatus {
+		wait = statusAnswerTimeout(s.d.st.Cfg.Retry, dev.Cfg, s.d.st.Cfg.BlockAckDelay)
+	}
 	s.emit(EnqueueUnicast{DevEUI: dev.Cfg.DevEUI, FPort: p.FPort, Data: append([]byte(nil), p.Data...)},
-		SetTimer{ID: devTimerID(dev), At: s.now.Add(answerTimeout(s.d.st.Cfg.Retry, dev.Cfg))})
+		SetTimer{ID: devTimerID(dev), At: s.now.Add(wait)})
 }
 
 // settle clears the outstanding request and invalidates its timer.
@@ -434,6 +438,31 @@ func (s *stepper) blockReceived(dev *device, r *fragmentation.FragDataBlockRecei
 	return nil
 }
 
+// blockAuth takes LoRaMac-node's legacy 0x05 uplink, the CRC32 of the block it
+// rebuilt, as evidence of completion: its StatusAns keeps reporting missing
+// fragments after success (PROTOCOLS.md §5.5). The uplink carries no FragIndex,
+// so the CRC is compared with every block.
+func (s *stepper) blockAuth(dev *device, a *fragmentation.FragDataBlockAuthReq) error {
+	if dev.Step != StepMulticast && dev.Step != StepStatus {
+		return nil
+	}
+	for b, bp := range s.d.plan.Blocks {
+		if b >= len(dev.Received) || !a.Matches(s.d.image[bp.Offset:bp.Offset+bp.Size]) {
+			continue
+		}
+		dev.Received[b] = true
+		s.log(dev.Cfg.DevEUI, "block %d: the device's CRC32 %08x matches", b, a.CRC32)
+		if p := dev.Pending; dev.Step == StepStatus && p != nil && p.CID == fragmentation.CIDFragSessionStatus && p.Index == b {
+			dev.settle()
+			dev.Block = b + 1
+			return s.nextStatus(dev)
+		}
+		return nil
+	}
+	s.log(dev.Cfg.DevEUI, "CRC32 %08x matches no block", a.CRC32)
+	return nil
+}
+
 func (s *stepper) afterStatus(dev *device) error {
 	dev.settle()
 	complete := true
@@ -552,6 +581,17 @@ func (s *stepper) uplink(ev Uplink) error {
 		return nil
 	}
 	if dev.terminal() {
+		// A device keeps resending FragDataBlockReceivedReq until answered
+		// (STM32CubeWL every 1.5 s): answer it even after the verdict.
+		if ev.FPort == fragmentation.DefaultFPort && len(ev.Data) > 0 && ev.Data[0] == fragmentation.CIDFragDataBlockReceived && dev.Ver.Fragmentation == 2 {
+			if cmds, err := fragmentation.DecodeFrame(ev.Data, applayer.Uplink, 2); err == nil {
+				for _, c := range cmds {
+					if r, ok := c.(*fragmentation.FragDataBlockReceivedReq); ok {
+						s.fire(dev, fragmentation.DefaultFPort, &fragmentation.FragDataBlockReceivedAns{FragIndex: r.FragIndex})
+					}
+				}
+			}
+		}
 		return nil
 	}
 	var cmds []applayer.Command
@@ -625,6 +665,8 @@ func (s *stepper) command(dev *device, ev Uplink, c applayer.Command) error {
 		return nil
 	case *fragmentation.FragDataBlockReceivedReq:
 		return s.blockReceived(dev, a)
+	case *fragmentation.FragDataBlockAuthReq:
+		return s.blockAuth(dev, a)
 	case *fragmentation.FragSessionDeleteAns, *multicast.McGroupDeleteAns:
 		s.log(eui, "%s received", c.Name())
 		return nil

@@ -333,6 +333,10 @@ func validate(cfg *DeploymentConfig) error {
 	if cfg.RebootDelay == 0 {
 		cfg.RebootDelay = time.Minute
 	}
+	if cfg.RebootDelay < time.Second {
+		// A countdown of 0 means "reboot now, no answer" (TS006).
+		return fmt.Errorf("reboot_delay %v: must be at least 1 s", cfg.RebootDelay)
+	}
 	if cfg.RebootDelay/time.Second > 0xfffffe {
 		return fmt.Errorf("reboot_delay %v: the countdown has 24 bits", cfg.RebootDelay)
 	}
@@ -390,6 +394,14 @@ func answerTimeout(r RetryPolicy, dc DeviceConfig) time.Duration {
 		return r.Timeout + 2*dc.UplinkInterval
 	}
 	return r.Timeout
+}
+
+// statusAnswerTimeout is how long a FragSessionStatusAns is awaited: devices
+// answer after a random wait of up to 2^(BlockAckDelay+4) s (PROTOCOLS.md
+// §1.7), so the server waits that window plus an uplink interval on top of the
+// usual timeout.
+func statusAnswerTimeout(r RetryPolicy, dc DeviceConfig, blockAckDelay uint8) time.Duration {
+	return answerTimeout(r, dc) + time.Duration(1<<(blockAckDelay+4))*time.Second + dc.UplinkInterval
 }
 
 func (d *Deployment) index() {
@@ -506,6 +518,9 @@ func (s *stepper) start() error {
 
 func (s *stepper) startDevices() error {
 	for _, dev := range s.d.st.Devices {
+		if dev.terminal() {
+			continue // failed by the setup deadline while the address was pending
+		}
 		if err := s.beginProbe(dev); err != nil {
 			return err
 		}

@@ -790,3 +790,51 @@ func TestUnicastSpacing(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusWaitCoversBlockAckDelay checks that a FragSessionStatusReq waits the
+// devices' whole answer window, 2^(BlockAckDelay+4) s (PROTOCOLS.md §1.7), on
+// top of the usual timeout.
+func TestStatusWaitCoversBlockAckDelay(t *testing.T) {
+	devs := []*fakeDev{newFakeDev(0, v2)}
+	n := newNet(t, devs)
+	n.run(testDeployment(t, devs, func(c *DeploymentConfig) { c.BlockAckDelay = 3 }), nil)
+	found := false
+	for i, a := range n.actions {
+		u, ok := a.(EnqueueUnicast)
+		if !ok || u.FPort != fragmentation.DefaultFPort || len(u.Data) == 0 || u.Data[0] != fragmentation.CIDFragSessionStatus {
+			continue
+		}
+		timer, ok := n.actions[i+1].(SetTimer)
+		if !ok {
+			t.Fatalf("status request not followed by its timer: %T", n.actions[i+1])
+		}
+		found = true
+		// The timer is set relative to the step's time; compare with the
+		// configured 20 s timeout plus the 128 s window.
+		if got := timer.At.Sub(n.unicastAt[countUnicasts(n.actions[:i+1])-1]); got < 148*time.Second {
+			t.Errorf("status answer awaited %v, want ≥ 148 s (20 s + 2^7 s)", got)
+		}
+	}
+	if !found {
+		t.Fatal("no FragSessionStatusReq sent")
+	}
+}
+
+func countUnicasts(acts []Action) int {
+	n := 0
+	for _, a := range acts {
+		if _, ok := a.(EnqueueUnicast); ok {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRebootDelayFloor(t *testing.T) {
+	devs := []*fakeDev{newFakeDev(0, v2)}
+	cfg := DeploymentConfig{ID: "dep-1", Plan: testPlan(t, 1030), Image: make([]byte, 1030), McKey: &lorawan.AES128Key{1},
+		Devices: []DeviceConfig{{DevEUI: devs[0].eui, MACVersion: MAC11, Class: ClassC}}, RebootDelay: 500 * time.Millisecond}
+	if _, err := NewDeployment(cfg); err == nil || !strings.Contains(err.Error(), "reboot_delay") {
+		t.Errorf("RebootDelay 0.5 s: %v, want an error naming reboot_delay", err)
+	}
+}
