@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -211,6 +213,8 @@ type state struct {
 	// NextUnicast is the earliest time the next class C unicast request may be
 	// handed to the network server (UnicastSpacing).
 	NextUnicast time.Time `json:"next_unicast"`
+	// Timers are the armed timers by id, so that Resume can arm them again.
+	Timers map[string]time.Time `json:"timers"`
 }
 
 // storedConfig is the part of DeploymentConfig the machine keeps.
@@ -244,6 +248,8 @@ type call struct {
 	Kind   callKind      `json:"kind"`
 	DevEUI lorawan.EUI64 `json:"dev_eui"`
 	Seq    uint64        `json:"seq"`
+	// Action is the action as emitted, so that Resume can issue it again.
+	Action json.RawMessage `json:"action,omitempty"`
 }
 
 const stateVersion = 1
@@ -263,7 +269,7 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 			Descriptor: cfg.Descriptor, StatusDelay: cfg.StatusDelay, RebootDelay: cfg.RebootDelay,
 			RebootGrace: cfg.RebootGrace, UnicastSpacing: cfg.UnicastSpacing,
 		},
-		McAddr: cfg.McAddr, Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{},
+		McAddr: cfg.McAddr, Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{}, Timers: map[string]time.Time{},
 	}
 	if cfg.McKey != nil {
 		st.McKey = *cfg.McKey
@@ -465,6 +471,7 @@ func (d *Deployment) Step(now time.Time, ev Event) ([]Action, error) {
 	case Uplink:
 		err = s.uplink(ev)
 	case Timer:
+		delete(d.st.Timers, ev.ID)
 		err = s.timer(ev.ID)
 	case Result:
 		err = s.result(ev)
@@ -487,7 +494,94 @@ type stepper struct {
 	out []Action
 }
 
-func (s *stepper) emit(a ...Action) { s.out = append(s.out, a...) }
+// emit adds actions to the step's output and records in the state what a
+// restarted runner needs to redo: armed timers and calls awaiting a result.
+func (s *stepper) emit(acts ...Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case SetTimer:
+			s.d.st.Timers[a.ID] = a.At
+		case GetDeviceKeys:
+			s.remember(a.ActionID, a)
+		case NextSessionCnt:
+			s.remember(a.ActionID, a)
+		case AllocateMcAddr:
+			s.remember(a.ActionID, a)
+		case CreateMulticastGroup:
+			s.remember(a.ActionID, a)
+		case EnqueueMulticast:
+			s.remember(a.ActionID, a)
+		}
+	}
+	s.out = append(s.out, acts...)
+}
+
+func (s *stepper) remember(id uint64, a Action) {
+	c, ok := s.d.st.Calls[id]
+	if !ok {
+		return
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		// The action types hold plain data; this cannot fail.
+		panic(fmt.Sprintf("fuota: marshalling %T: %v", a, err))
+	}
+	c.Action = b
+	s.d.st.Calls[id] = c
+}
+
+// Resume returns what a runner restarted with a deployment read back from
+// storage must do before feeding it new events: arm again every timer the
+// deployment had armed (at its time, or now if that has passed), and issue
+// again every call whose result it never received. Issuing a call twice is
+// safe for keys, SessionCnt (a fresh, higher value) and McAddr (the store
+// returns an owner's address again); a repeated EnqueueMulticast sends one
+// fragment twice, which devices discard; a repeated CreateMulticastGroup may
+// leave an unused group in the network server, which the log says.
+func (d *Deployment) Resume(now time.Time) ([]Action, error) {
+	var out []Action
+	for _, id := range slices.Sorted(maps.Keys(d.st.Timers)) {
+		at := d.st.Timers[id]
+		if at.Before(now) {
+			at = now
+		}
+		out = append(out, SetTimer{ID: id, At: at})
+	}
+	for _, id := range slices.Sorted(maps.Keys(d.st.Calls)) {
+		c := d.st.Calls[id]
+		var a Action
+		var err error
+		switch c.Kind {
+		case callKeys:
+			a, err = unmarshalAction[GetDeviceKeys](c.Action)
+		case callSessionCnt:
+			a, err = unmarshalAction[NextSessionCnt](c.Action)
+		case callMcAddr:
+			a, err = unmarshalAction[AllocateMcAddr](c.Action)
+		case callGroup:
+			a, err = unmarshalAction[CreateMulticastGroup](c.Action)
+			out = append(out, Log{Msg: "resuming: creating the multicast group again; an earlier attempt may have left an unused group"})
+		case callEnqueue:
+			a, err = unmarshalAction[EnqueueMulticast](c.Action)
+		default:
+			err = fmt.Errorf("unknown call kind %q", c.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("deployment %s: resuming call %d: %w", d.st.ID, id, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func unmarshalAction[T Action](b []byte) (T, error) {
+	var a T
+	if len(b) == 0 {
+		return a, errors.New("no recorded action")
+	}
+	err := json.Unmarshal(b, &a)
+	return a, err
+}
 
 func (s *stepper) log(eui lorawan.EUI64, format string, args ...any) {
 	s.emit(Log{DevEUI: eui, Msg: fmt.Sprintf(format, args...)})
@@ -669,6 +763,9 @@ func UnmarshalDeployment(data, image []byte) (*Deployment, error) {
 	}
 	if st.Calls == nil {
 		st.Calls = map[uint64]call{}
+	}
+	if st.Timers == nil {
+		st.Timers = map[string]time.Time{}
 	}
 	d := &Deployment{st: st, plan: plan, image: image}
 	d.index()
