@@ -108,6 +108,33 @@ func (r *Runner) Start(ctx context.Context, d *fuota.Deployment) error {
 	return r.err
 }
 
+// Resume takes over a deployment read back from the store after a restart:
+// version is the stored record's version (the next write is checked against
+// it), and the deployment's own Resume says which timers to arm and which calls
+// to issue again.
+func (r *Runner) Resume(ctx context.Context, d *fuota.Deployment, version int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.d != nil {
+		return fmt.Errorf("runner: deployment %s already started", r.d.ID())
+	}
+	r.ctx, r.d, r.version = ctx, d, version
+	acts, err := d.Resume(r.cfg.Clock.Now())
+	if err != nil {
+		return fmt.Errorf("runner: %w", err)
+	}
+	var queue []fuota.Event
+	for _, a := range acts {
+		if res, ok := r.exec(ctx, a); ok {
+			queue = append(queue, res)
+		}
+	}
+	for _, ev := range queue {
+		r.step(ctx, ev)
+	}
+	return r.err
+}
+
 // Verdicts returns the verdicts issued so far, in issue order.
 func (r *Runner) Verdicts() []fuota.Verdict {
 	r.mu.Lock()
