@@ -165,6 +165,10 @@ type quirks struct {
 	classBAsC bool
 	// noGroupStatus: McGroupStatusReq is not implemented (no answer).
 	noGroupStatus bool
+	// authCRC: after a block is reassembled, the LoRaMac-node sample sends the
+	// legacy FragDataBlockAuthReq (0x05 + CRC32 of the file, its length taken
+	// as 16 bits) on FPort 201 (PROTOCOLS.md §1.1).
+	authCRC bool
 }
 
 func (p Profile) quirks() quirks {
@@ -173,7 +177,7 @@ func (p Profile) quirks() quirks {
 		return quirks{
 			lmnDecoder: true, matrixErrorDone: true, sharedDecoder: true, fragAnyState: true,
 			ackDelaySteps:      true,
-			undefinedGroup0x1C: true, classBAsC: true, noGroupStatus: true,
+			undefinedGroup0x1C: true, classBAsC: true, noGroupStatus: true, authCRC: true,
 		}
 	case STM32CubeWL:
 		return quirks{

@@ -438,6 +438,12 @@ func (d *Device) complete(s *fragSession) {
 	if s.req.Version == 2 && s.req.AckReception {
 		d.armReceivedReq(s, true)
 	}
+	if d.q.authCRC {
+		crc := v.lmnCRC32
+		d.after(d.ackWait(s.req.BlockAckDelay), func() {
+			d.uplink(fragmentation.DefaultFPort, &fragmentation.FragDataBlockAuthReq{CRC32: crc})
+		})
+	}
 }
 
 // armReceivedReq schedules the next FragDataBlockReceivedReq of s.

@@ -554,6 +554,11 @@ func TestLoRaMacNodeDecoder(t *testing.T) {
 		if !info.Done || !info.MatrixError || v == nil || v.Status != 1 || !strings.Contains(v.Reason, "MatrixError") {
 			t.Fatalf("session %+v, verification %+v; want done with a MatrixError and a corrupt block", info, v)
 		}
+		// The sample still sends its 0x05 CRC uplink, of the corrupt file: a
+		// server comparing it with the image's CRC sees the failure.
+		if auth := one[*fragmentation.FragDataBlockAuthReq](r, fragmentation.DefaultFPort, 20*time.Second); auth.CRC32 != v.CRC32 {
+			t.Fatalf("0x05 CRC32 %08x, want the staged block's %08x", auth.CRC32, v.CRC32)
+		}
 		must(t, r.down(fragmentation.DefaultFPort, &fragmentation.FragSessionStatusReq{Participants: true}))
 		ans := one[*fragmentation.FragSessionStatusAns](r, fragmentation.DefaultFPort, 20*time.Second)
 		if !ans.NotEnoughMatrixMemory || ans.MissingFrag != 3 {

@@ -25,7 +25,8 @@ type Verification struct {
 	// matched. A block whose MIC fails is not looked at further.
 	MICChecked, MICOK bool
 	// CRC32 is the IEEE CRC-32 of the block, for information.
-	CRC32 uint32
+	CRC32    uint32
+	lmnCRC32 uint32 // as LoRaMac-node computes it, for its 0x05 uplink
 	// Report is image.Verify's report, nil if the MIC failed.
 	Report *image.Report
 	// Version and FWVersion are the image's version, if it parsed.
@@ -59,6 +60,8 @@ func (d *Device) verifyBlock(s *fragSession) *Verification {
 		return v
 	}
 	v.CRC32 = crc32.ChecksumIEEE(block)
+	// LoRaMac-node's Crc32() takes a 16-bit length: longer files are cut.
+	v.lmnCRC32 = crc32.ChecksumIEEE(block[:len(block)&0xffff])
 	if s.req.Version == 2 {
 		v.MICChecked = true
 		if err := s.req.VerifyMIC(d.intKey, block); err != nil {
