@@ -118,6 +118,9 @@ type Position struct {
 	Y float64 `toml:"y"`
 }
 
+// MaxDevices bounds the devices of one scenario.
+const MaxDevices = 100_000
+
 // DeviceGroup is Count alike devices.
 type DeviceGroup struct {
 	// Count is how many devices; 0 means 1.
@@ -378,10 +381,17 @@ func (sc *Scenario) Validate() error {
 		}
 	}
 	devEUIs := map[lorawan.EUI64]string{}
+	total := 0
 	for i, d := range sc.Devices {
 		f := fmt.Sprintf("devices[%d]", i)
 		if d.Count < 0 {
 			add(errf(f+".count", "%d is negative", d.Count))
+		}
+		// Bound the fleet before walking it: a typo'd count must not make the
+		// simulator allocate for billions of devices.
+		if total += max(d.Count, 1); d.Count > MaxDevices || total > MaxDevices {
+			add(errf(f+".count", "%d devices in all exceeds the simulator's limit of %d", total, MaxDevices))
+			break
 		}
 		base, err := parseEUI(d.DevEUIBase)
 		if err != nil {
