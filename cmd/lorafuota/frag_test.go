@@ -14,15 +14,7 @@ import (
 // error.
 func runFrag(t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := newFragCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetArgs(args)
-	cmd.SilenceUsage = true
-	err := cmd.Execute()
-	return out.String(), errOut.String(), err
+	return execute(t, stdin, append([]string{"frag"}, args...)...)
 }
 
 func writeTemp(t *testing.T, data []byte) string {

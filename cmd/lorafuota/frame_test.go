@@ -1,24 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 )
 
-// run executes the root command with args and stdin, returning stdout, stderr and
-// the error.
+// run executes the root command with args and stdin and returns what it wrote
+// to standard output and standard error, together, and the error.
 func run(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
-	cmd := newRootCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	stdout, stderr, err := execute(t, stdin, args...)
+	return stdout + stderr, err
 }
 
 func TestFrameDecode(t *testing.T) {

@@ -16,13 +16,8 @@ import (
 // it printed to standard output and the error.
 func runImage(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newImageCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	stdout, _, err := execute(t, "", append([]string{"image"}, args...)...)
+	return stdout, err
 }
 
 func mustRunImage(t *testing.T, args ...string) string {

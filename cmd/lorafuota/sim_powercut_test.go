@@ -1,23 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 )
 
-// runPowercut executes `powercut ARGS...` on a fresh command and returns its
-// standard output and error.
+// runPowercut executes `sim powercut ARGS...` on a fresh command tree and
+// returns its standard output and error.
 func runPowercut(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newSimPowercutCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	stdout, _, err := execute(t, "", append([]string{"sim", "powercut"}, args...)...)
+	return stdout, err
 }
 
 func TestSimPowercutJSON(t *testing.T) {
