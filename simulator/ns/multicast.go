@@ -252,15 +252,9 @@ func (m multicastService) RemoveDevice(_ context.Context, req *api.RemoveDeviceF
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.groups[id]
-	i := -1
-	if g != nil {
-		i = slices.Index(g.devices, devEUI)
-	}
-	if i < 0 {
+	if g := s.groups[id]; g == nil || !removeMember(&g.devices, devEUI) {
 		return nil, s.status(notFound(fmt.Sprintf("multicast-group: %s, device: %s", id, devEUI)))
 	}
-	g.devices = slices.Delete(g.devices, i, i+1)
 	return &emptypb.Empty{}, nil
 }
 
@@ -299,15 +293,9 @@ func (m multicastService) RemoveGateway(_ context.Context, req *api.RemoveGatewa
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.groups[id]
-	i := -1
-	if g != nil {
-		i = slices.Index(g.gateways, gwID)
-	}
-	if i < 0 {
+	if g := s.groups[id]; g == nil || !removeMember(&g.gateways, gwID) {
 		return nil, s.status(notFound(fmt.Sprintf("multicast-group: %s, gateway: %s", id, gwID)))
 	}
-	g.gateways = slices.Delete(g.gateways, i, i+1)
 	return &emptypb.Empty{}, nil
 }
 
@@ -389,4 +377,15 @@ func timestamp(ts *timestamppb.Timestamp) (*time.Time, error) {
 	}
 	t := ts.AsTime()
 	return &t, nil
+}
+
+// removeMember deletes v from a group's member list and reports whether it was
+// there.
+func removeMember[T comparable](list *[]T, v T) bool {
+	i := slices.Index(*list, v)
+	if i < 0 {
+		return false
+	}
+	*list = slices.Delete(*list, i, i+1)
+	return true
 }
