@@ -17,15 +17,6 @@ const (
 	down = applayer.Downlink
 )
 
-func mustHex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
-
 func TestVectors(t *testing.T) {
 	var vectors []applayertest.Vector
 	for _, v := range []uint8{1, 2} {
@@ -93,7 +84,7 @@ func TestRFUIgnored(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := DecodeFrame(mustHex(t, tt.in), tt.dir, 1)
+			got, err := DecodeFrame(applayertest.MustHex(t, tt.in), tt.dir, 1)
 			if err != nil {
 				t.Fatalf("DecodeFrame(%s): %v", tt.in, err)
 			}
@@ -165,7 +156,7 @@ func TestTruncated(t *testing.T) {
 		{up, 1, "000101" + "01aabbcc", "AppTimeReq", 3},
 	}
 	for _, tt := range tests {
-		cmds, err := DecodeFrame(mustHex(t, tt.hex), tt.dir, tt.version)
+		cmds, err := DecodeFrame(applayertest.MustHex(t, tt.hex), tt.dir, tt.version)
 		var de *applayer.DecodeError
 		if !errors.Is(err, applayer.ErrTruncated) || !errors.As(err, &de) {
 			t.Errorf("%v v%d %s: error %v, want a truncated DecodeError", tt.dir, tt.version, tt.hex, err)
@@ -193,7 +184,7 @@ func TestUnknownCommand(t *testing.T) {
 		{down, 2, "0305ff", 2},
 	}
 	for _, tt := range tests {
-		_, err := DecodeFrame(mustHex(t, tt.hex), tt.dir, tt.version)
+		_, err := DecodeFrame(applayertest.MustHex(t, tt.hex), tt.dir, tt.version)
 		var ue *applayer.UnknownCommandError
 		if !errors.As(err, &ue) || ue.Offset != tt.offset {
 			t.Errorf("%v v%d %s: error %v, want UnknownCommandError at byte %d", tt.dir, tt.version, tt.hex, err, tt.offset)
@@ -251,14 +242,14 @@ func TestJSON(t *testing.T) {
 
 func TestUnmarshalBinary(t *testing.T) {
 	var req AppTimeReq
-	if err := req.UnmarshalBinary(mustHex(t, "010102040815")); err != nil {
+	if err := req.UnmarshalBinary(applayertest.MustHex(t, "010102040815")); err != nil {
 		t.Fatal(err)
 	}
 	if want := (AppTimeReq{DeviceTime: 0x08040201, TokenReq: 5, AnsRequired: true}); req != want {
 		t.Errorf("got %+v, want %+v", req, want)
 	}
 	for _, in := range []string{"", "02010204081500", "01010204081500", "0101"} {
-		if err := req.UnmarshalBinary(mustHex(t, in)); err == nil {
+		if err := req.UnmarshalBinary(applayertest.MustHex(t, in)); err == nil {
 			t.Errorf("UnmarshalBinary(%s) accepted", in)
 		}
 	}

@@ -2,13 +2,14 @@ package fragmentation
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/lorafuota/lorafuota/applayer/applayertest"
 
 	brocaar "github.com/brocaar/lorawan/applayer/fragmentation"
 )
@@ -30,15 +31,6 @@ var fecVectors = []struct {
 	{8, "0000101011", "1e 1e 1a 1a 66 66 5a 5a 4e 4e", "0000101111", "58 59 52 53 2c 2d 16 17 00 01"},
 	{9, "0100110011", "1a 1b 1c 1d 1e 1f 30 31 22 23", "0100110011", "1a 1b 1c 1d 1e 1f 30 31 22 23"},
 	{10, "0000100011", "22 23 24 25 26 27 18 19 0a 0b", "0001101011", "00 01 3a 3b 44 45 7e 7f 68 69"},
-}
-
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func rowString(row []uint64, m int) string {
@@ -96,7 +88,7 @@ func TestEncodeVectors(t *testing.T) {
 				if c.v2 {
 					want = tc.v2Parity
 				}
-				if got := frags[10+tc.k-1]; !bytes.Equal(got, mustHex(t, want)) {
+				if got := frags[10+tc.k-1]; !bytes.Equal(got, applayertest.MustHex(t, want)) {
 					t.Errorf("parity %d (N %d) = % x, want %s", tc.k, 10+tc.k, got, want)
 				}
 			}

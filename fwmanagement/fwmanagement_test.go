@@ -16,15 +16,6 @@ const (
 	down = applayer.Downlink
 )
 
-func mustHex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
-
 // lbmVectors are LoRa Basics Modem's fmp_test vectors, PROTOCOLS.md §4: each
 // request and the answer a device gives.
 var lbmVectors = []struct {
@@ -123,7 +114,7 @@ func TestRFUIgnored(t *testing.T) {
 		{"05fc", "0500", &DevDeleteImageAns{}},
 	}
 	for _, tt := range tests {
-		got, err := DecodeFrame(mustHex(t, tt.in), up, 1)
+		got, err := DecodeFrame(applayertest.MustHex(t, tt.in), up, 1)
 		if err != nil {
 			t.Fatalf("DecodeFrame(%s): %v", tt.in, err)
 		}
@@ -190,7 +181,7 @@ func TestTruncated(t *testing.T) {
 		{up, "0500" + "0403", "DevUpgradeImageAns", 2},
 	}
 	for _, tt := range tests {
-		cmds, err := DecodeFrame(mustHex(t, tt.hex), tt.dir, 1)
+		cmds, err := DecodeFrame(applayertest.MustHex(t, tt.hex), tt.dir, 1)
 		var de *applayer.DecodeError
 		if !errors.Is(err, applayer.ErrTruncated) || !errors.As(err, &de) {
 			t.Errorf("%v %s: error %v, want a truncated DecodeError", tt.dir, tt.hex, err)
@@ -215,7 +206,7 @@ func TestUnknownCommand(t *testing.T) {
 		{down, "06", 0},
 		{up, "0500" + "ff", 2},
 	} {
-		_, err := DecodeFrame(mustHex(t, tt.hex), tt.dir, 1)
+		_, err := DecodeFrame(applayertest.MustHex(t, tt.hex), tt.dir, 1)
 		var ue *applayer.UnknownCommandError
 		if !errors.As(err, &ue) || ue.Offset != tt.offset {
 			t.Errorf("%v %s: error %v, want UnknownCommandError at byte %d", tt.dir, tt.hex, err, tt.offset)
@@ -323,7 +314,7 @@ func TestJSON(t *testing.T) {
 
 func TestUnmarshalBinary(t *testing.T) {
 	var ans DevUpgradeImageAns
-	if err := ans.UnmarshalBinary(mustHex(t, "040317011973")); err != nil {
+	if err := ans.UnmarshalBinary(applayertest.MustHex(t, "040317011973")); err != nil {
 		t.Fatal(err)
 	}
 	if ans.NextFirmwareVersion != 0x73190117 {
@@ -331,13 +322,13 @@ func TestUnmarshalBinary(t *testing.T) {
 	}
 	// A status other than 3 is one byte; a trailing version is not part of it.
 	for _, in := range []string{"040217011973", "04", "05", "0403"} {
-		if err := ans.UnmarshalBinary(mustHex(t, in)); err == nil {
+		if err := ans.UnmarshalBinary(applayertest.MustHex(t, in)); err == nil {
 			t.Errorf("UnmarshalBinary(%s) accepted", in)
 		}
 	}
 	// Decoding into a used value clears a version the new status does not carry.
 	ans = DevUpgradeImageAns{UpImageStatus: UpImageValid, NextFirmwareVersion: 9}
-	if err := ans.UnmarshalBinary(mustHex(t, "0401")); err != nil || ans.NextFirmwareVersion != 0 {
+	if err := ans.UnmarshalBinary(applayertest.MustHex(t, "0401")); err != nil || ans.NextFirmwareVersion != 0 {
 		t.Errorf("reuse: %+v, %v", ans, err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/lorafuota/lorafuota/applayer/applayertest"
+
 	"github.com/brocaar/lorawan"
 	"github.com/brocaar/lorawan/applayer/multicastsetup"
 
@@ -184,7 +186,7 @@ func TestBrocaarDecodeV1(t *testing.T) {
 		if v.Version != 1 {
 			continue
 		}
-		frame := mustHex(t, v.Hex)
+		frame := applayertest.MustHex(t, v.Hex)
 		var bro multicastsetup.Commands
 		err := bro.UnmarshalBinary(v.Dir == applayer.Uplink, frame)
 		if rfu := v.Dir == applayer.Uplink && frame[0] >= CIDMcClassCSession && frame[1]&0xe0 != 0; rfu != (err != nil) {

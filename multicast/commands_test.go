@@ -9,19 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lorafuota/lorafuota/applayer/applayertest"
+
 	"github.com/brocaar/lorawan"
 
 	"github.com/lorafuota/lorafuota/applayer"
 )
-
-func mustHex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
 
 func TestPackage(t *testing.T) {
 	p := Package()
@@ -124,7 +117,7 @@ func TestTruncated(t *testing.T) {
 		if len(v.Cmds) != 1 {
 			continue
 		}
-		frame := mustHex(t, v.Hex)
+		frame := applayertest.MustHex(t, v.Hex)
 		for n := 1; n < len(frame); n++ {
 			cmds, err := DecodeFrame(frame[:n], v.Dir, v.Version)
 			var de *applayer.DecodeError
@@ -154,7 +147,7 @@ func TestDecodeRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmds, err := DecodeFrame(mustHex(t, tt.hex), tt.dir, tt.version)
+			cmds, err := DecodeFrame(applayertest.MustHex(t, tt.hex), tt.dir, tt.version)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("DecodeFrame(%s) = %v, %v; want an error about %s", tt.hex, cmds, err, tt.want)
 			}
@@ -181,7 +174,7 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			frame := mustHex(t, tt.hex)
+			frame := applayertest.MustHex(t, tt.hex)
 			cmds, err := DecodeFrame(frame, tt.dir, tt.version)
 			var ue *applayer.UnknownCommandError
 			if !errors.As(err, &ue) {
@@ -217,7 +210,7 @@ func TestSessionAnsTolerance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := mustHex(t, tt.hex)
+			b := applayertest.MustHex(t, tt.hex)
 			a := &McClassCSessionAns{SessionAns{Version: tt.version}}
 			if err := a.UnmarshalBinary(b); err != nil {
 				t.Fatalf("UnmarshalBinary(%x): %v", b, err)
@@ -274,7 +267,7 @@ func TestGroupAnsErr(t *testing.T) {
 // wants.
 func TestGroupStatusAnyOrder(t *testing.T) {
 	var a McGroupStatusAns
-	if err := a.UnmarshalBinary(mustHex(t, "014c"+"0304030201"+"0201020304")); err != nil {
+	if err := a.UnmarshalBinary(applayertest.MustHex(t, "014c"+"0304030201"+"0201020304")); err != nil {
 		t.Fatal(err)
 	}
 	want := McGroupStatusAns{AnsGroupMask: 0x0c, NbTotalGroups: 4, Groups: []McGroupStatus{
@@ -308,7 +301,7 @@ func TestRFUIgnored(t *testing.T) {
 		{down, 2, "05fe" + "80c3bc52" + "b5" + "d2ad84" + "03", "0502" + "80c3bc52" + "35" + "d2ad84" + "03"},
 	}
 	for _, tt := range tests {
-		cmds, err := DecodeFrame(mustHex(t, tt.in), tt.dir, tt.version)
+		cmds, err := DecodeFrame(applayertest.MustHex(t, tt.in), tt.dir, tt.version)
 		if err != nil {
 			t.Errorf("DecodeFrame(%s): %v", tt.in, err)
 			continue
@@ -330,7 +323,7 @@ func TestUnmarshalBinary(t *testing.T) {
 			t.Fatalf("%s: no %s in v%d", v.Name, v.Cmds[0].Name(), v.Version)
 		}
 		c := spec.New(v.Version)
-		if err := c.(encoding.BinaryUnmarshaler).UnmarshalBinary(mustHex(t, v.Hex)); err != nil || !reflect.DeepEqual(c, v.Cmds[0]) {
+		if err := c.(encoding.BinaryUnmarshaler).UnmarshalBinary(applayertest.MustHex(t, v.Hex)); err != nil || !reflect.DeepEqual(c, v.Cmds[0]) {
 			t.Errorf("%s: UnmarshalBinary = %+v, %v", v.Name, c, err)
 		}
 	}

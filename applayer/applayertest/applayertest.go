@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/lorafuota/lorafuota/applayer"
@@ -42,6 +43,17 @@ func CheckStable(t testing.TB, p *applayer.Package, frame []byte, dir applayer.D
 	if !bytes.Equal(b1, b2) {
 		t.Fatalf("encode not stable: %x then %x", b1, b2)
 	}
+}
+
+// MustHex decodes hex (spaces allowed, as vectors are written in the
+// references) or fails the test.
+func MustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatalf("bad hex %q: %v", s, err)
+	}
+	return b
 }
 
 // Vector is one wire test vector: the bytes of a frame and the commands it holds.
