@@ -4,7 +4,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 6
 
-.PHONY: all build test lint bench fuzz clean
+.PHONY: all build test lint bench fuzz clean proto
 
 all: lint test build
 
@@ -34,3 +34,9 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# Regenerates the API's Go code; needs protoc, protoc-gen-go v1.36.12 and
+# protoc-gen-go-grpc v1.5.1 on PATH. CI uses the committed output.
+proto:
+	protoc --proto_path=api/lorafuotapb --go_out=paths=source_relative:api/lorafuotapb \
+		--go-grpc_out=paths=source_relative:api/lorafuotapb api/lorafuotapb/lorafuota.proto
