@@ -110,6 +110,14 @@ func (l *Ledger) Model() Model { return l.model }
 // Limit returns the duty cycle d.
 func (l *Ledger) Limit() float64 { return l.limit }
 
+// Clone returns an independent copy of the ledger, for trying a schedule
+// without recording it.
+func (l *Ledger) Clone() *Ledger {
+	c := *l
+	c.frames = l.Frames()
+	return &c
+}
+
 // Frames returns a copy of the recorded frames, oldest first.
 func (l *Ledger) Frames() []Frame { return append([]Frame(nil), l.frames...) }
 

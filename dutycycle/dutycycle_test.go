@@ -265,3 +265,27 @@ func TestMinDurationRefusesOverflow(t *testing.T) {
 		t.Error("zero airtime accepted")
 	}
 }
+
+func TestCloneIsIndependent(t *testing.T) {
+	l, err := New(OffTime, 0.1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := l.Add(t0, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c := l.Clone()
+	if err := c.Add(t0.Add(10*time.Second), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Frames()) != 1 || len(c.Frames()) != 2 {
+		t.Fatalf("frames: original %d, clone %d; want 1 and 2", len(l.Frames()), len(c.Frames()))
+	}
+	if err := c.Check(t0.Add(15*time.Second), time.Second); err == nil {
+		t.Error("the clone admits a frame its own second frame blocks")
+	}
+	if err := l.Check(t0.Add(15*time.Second), time.Second); err != nil {
+		t.Errorf("the original sees the clone's frame: %v", err)
+	}
+}

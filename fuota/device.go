@@ -42,7 +42,9 @@ type device struct {
 	Notes         []string `json:"notes,omitempty"`
 	NextVersion   uint32   `json:"next_version"`
 	RebootPending bool     `json:"reboot_pending"`
-	Running       uint32   `json:"running"`
+	// Problem is what the device's last session answer got wrong.
+	Problem string `json:"problem,omitempty"`
+	Running uint32 `json:"running"`
 }
 
 // pending is the one unicast request a device has outstanding.
@@ -56,8 +58,8 @@ type pending struct {
 	// Hold keeps answers from matching until the request is sent again (after
 	// a ForceDeviceResync).
 	Hold bool `json:"hold,omitempty"`
-	// Queued marks a request waiting for its unicast slot; the device timer
-	// then sends it instead of timing it out.
+	// Queued marks a request waiting in the outbox for its airtime; its
+	// answer timer starts when it is handed over.
 	Queued bool `json:"queued,omitempty"`
 }
 
@@ -102,30 +104,22 @@ func (s *stepper) send(dev *device, fport uint8, index int, cmd applayer.Command
 		return fmt.Errorf("device %s: encoding %s: %w", dev.Cfg.DevEUI, cmd.Name(), err)
 	}
 	dev.Pending = &pending{FPort: fport, CID: cmd.CID(), Index: index, Name: cmd.Name(), Data: data, Attempts: attempts}
-	s.transmit(dev)
-	return nil
+	return s.transmit(dev)
 }
 
-// transmit sends the outstanding request, or, for a class C device whose slot
-// has not come, queues it until then (UnicastSpacing).
-func (s *stepper) transmit(dev *device) {
+// transmit sends the outstanding request: at once to a class A device (the
+// network server holds it for the device's next uplink), through the
+// outbox to a class C device, when its airtime comes (downlink.go).
+func (s *stepper) transmit(dev *device) error {
 	p := dev.Pending
 	p.Hold = false
 	dev.Seq++
 	if dev.Cfg.Class == ClassC {
-		st := &s.d.st
-		at := s.now
-		if st.NextUnicast.After(at) {
-			at = st.NextUnicast
-		}
-		st.NextUnicast = at.Add(st.Cfg.UnicastSpacing)
-		if at.After(s.now) {
-			p.Queued = true
-			s.emit(SetTimer{ID: devTimerID(dev), At: at})
-			return
-		}
+		p.Queued = true
+		return s.post(outItem{DevEUI: dev.Cfg.DevEUI, Request: true, Seq: dev.Seq, FPort: p.FPort, Data: p.Data})
 	}
 	s.enqueue(dev)
+	return nil
 }
 
 // enqueue hands the outstanding request to the network server and starts
@@ -153,6 +147,12 @@ func (s *stepper) fire(dev *device, fport uint8, cmds ...applayer.Command) {
 	data, err := encode(fport, cmds...)
 	if err != nil {
 		s.log(dev.Cfg.DevEUI, "encoding on FPort %d: %v", fport, err)
+		return
+	}
+	if dev.Cfg.Class == ClassC {
+		if err := s.post(outItem{DevEUI: dev.Cfg.DevEUI, FPort: fport, Data: data}); err != nil {
+			s.setErr(err)
+		}
 		return
 	}
 	s.emit(EnqueueUnicast{DevEUI: dev.Cfg.DevEUI, FPort: fport, Data: data})
@@ -379,6 +379,7 @@ func (s *stepper) sessionAns(dev *device, a *multicast.McClassCSessionAns, rx ti
 		// Let the device correct its clock, then ask again with the same
 		// SessionTime when the retry timer fires.
 		s.log(dev.Cfg.DevEUI, "%v; forcing a clock resync", problem)
+		dev.Problem = problem.Error()
 		s.fire(dev, clocksync.FPort, &clocksync.ForceDeviceResync{Version: dev.Ver.ClockSync, NbTransmissions: 3})
 		dev.Pending.Hold = true
 		return
@@ -538,8 +539,7 @@ func (s *stepper) versionAns(dev *device, a *fwmanagement.DevVersionAns) {
 func (s *stepper) deviceTimer(dev *device) error {
 	p := dev.Pending
 	if p != nil && p.Queued {
-		s.enqueue(dev)
-		return nil
+		return nil // waiting in the outbox, which sends it
 	}
 	if p == nil {
 		if dev.Step == StepReboot && dev.RebootPending {
@@ -553,8 +553,7 @@ func (s *stepper) deviceTimer(dev *device) error {
 			return s.beginFragSetup(dev, p.Attempts)
 		}
 		p.Attempts++
-		s.transmit(dev)
-		return nil
+		return s.transmit(dev)
 	}
 	what := fmt.Sprintf("no %s answer after %d attempts", strings.TrimSuffix(p.Name, "Req"), p.Attempts)
 	switch dev.Step {

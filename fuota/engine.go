@@ -18,6 +18,7 @@ import (
 	"github.com/lorafuota/lorafuota/applayer"
 	"github.com/lorafuota/lorafuota/dutycycle"
 	"github.com/lorafuota/lorafuota/multicast"
+	"github.com/lorafuota/lorafuota/region"
 )
 
 // MACVersion is the LoRaWAN version a device implements; it decides which root
@@ -104,7 +105,9 @@ type DeploymentConfig struct {
 	SetupTimeout time.Duration
 	// StartMargin is the time from choosing SessionTime to the session start; it
 	// must cover the McClassCSessionReq exchange with its retries (default:
-	// Retry.Count+1 of the slowest device's timeouts, plus 10 s).
+	// the time the ledgers let every ready device's request through, with
+	// the retries the expected loss costs, plus Retry.Count+1 of the slowest
+	// device's timeouts and 10 s; see scheduleSession).
 	StartMargin time.Duration
 	// TimeToStartTolerance is the accepted clock offset in seconds (default 3).
 	TimeToStartTolerance uint32
@@ -125,6 +128,15 @@ type DeploymentConfig struct {
 	// answer arrive while the gateway listens. Class A devices are paced by
 	// their own uplinks.
 	UnicastSpacing time.Duration
+	// UnicastFrequencyHz and UnicastDR are the channel of class C unicasts,
+	// for their airtime: 0 and nil take the region's RX2, where ChirpStack
+	// sends them unless its configuration says otherwise.
+	UnicastFrequencyHz uint32
+	UnicastDR          *int
+	// SchedulerLatency is the most the network server may delay a queued
+	// item (ChirpStack's scheduler interval; default
+	// DefaultSchedulerLatency): frames are counted from that instant.
+	SchedulerLatency time.Duration
 }
 
 // Outcome is a device's verdict.
@@ -186,7 +198,7 @@ type Deployment struct {
 	image []byte
 	// Derived, rebuilt on demand, never persisted.
 	frags   map[int][][]byte
-	ledgers []*dutycycle.Ledger
+	ledgers map[string]ledger // by gateway|sub-band
 	byEUI   map[lorawan.EUI64]*device
 }
 
@@ -199,17 +211,22 @@ type state struct {
 	Cfg       storedConfig      `json:"config"`
 	McKey     lorawan.AES128Key `json:"mc_key"`
 	McAddr    *lorawan.DevAddr  `json:"mc_addr,omitempty"`
-	TimeOut   uint8             `json:"time_out"`
 	Phase     Phase             `json:"phase"`
 	NextID    uint64            `json:"next_id"`
 	// Calls maps outstanding action ids to what they are for.
 	Calls   map[uint64]call `json:"calls"`
 	Devices []*device       `json:"devices"`
-	// SessionTime is the GPS second of the one class C session; 0 before it is
-	// chosen.
-	SessionTime uint64  `json:"session_time"`
-	Matrix      uint8   `json:"frag_version"`
-	Mc          mcState `json:"multicast"`
+	// Sessions are the class C sessions, one after the other, each carrying
+	// consecutive frames; Session is the current one.
+	Sessions []sessionFrames `json:"sessions"`
+	Session  int             `json:"session"`
+	// SessionTime is the GPS second the current session starts, TimeOut its
+	// length (2^TimeOut s); 0 before it is chosen.
+	SessionTime uint64   `json:"session_time"`
+	TimeOut     uint8    `json:"time_out"`
+	Matrix      uint8    `json:"frag_version"`
+	Mc          mcState  `json:"multicast"`
+	Air         airState `json:"air"`
 	// NextUnicast is the earliest time the next class C unicast request may be
 	// handed to the network server (UnicastSpacing).
 	NextUnicast time.Time `json:"next_unicast"`
@@ -232,6 +249,9 @@ type storedConfig struct {
 	RebootDelay          time.Duration   `json:"reboot_delay"`
 	RebootGrace          time.Duration   `json:"reboot_grace"`
 	UnicastSpacing       time.Duration   `json:"unicast_spacing"`
+	UnicastFrequencyHz   uint32          `json:"unicast_frequency_hz"`
+	UnicastDR            int             `json:"unicast_dr"`
+	SchedulerLatency     time.Duration   `json:"scheduler_latency"`
 }
 
 type callKind string
@@ -252,7 +272,7 @@ type call struct {
 	Action json.RawMessage `json:"action,omitempty"`
 }
 
-const stateVersion = 1
+const stateVersion = 2
 
 // NewDeployment checks cfg and builds the deployment, or names the field that
 // makes it impossible.
@@ -268,6 +288,7 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 			TimeToStartTolerance: cfg.TimeToStartTolerance, BlockAckDelay: cfg.BlockAckDelay,
 			Descriptor: cfg.Descriptor, StatusDelay: cfg.StatusDelay, RebootDelay: cfg.RebootDelay,
 			RebootGrace: cfg.RebootGrace, UnicastSpacing: cfg.UnicastSpacing,
+			UnicastFrequencyHz: cfg.UnicastFrequencyHz, UnicastDR: *cfg.UnicastDR, SchedulerLatency: cfg.SchedulerLatency,
 		},
 		McAddr: cfg.McAddr, Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{}, Timers: map[string]time.Time{},
 	}
@@ -276,14 +297,7 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 	} else if _, err := io.ReadFull(cfg.Rand, st.McKey[:]); err != nil {
 		return nil, fmt.Errorf("rand: reading the multicast key: %w", err)
 	}
-	var total time.Duration
-	for _, b := range cfg.Plan.Blocks {
-		total += b.Duration
-	}
-	var err error
-	if st.TimeOut, err = multicast.ClassCTimeOut(uint64((total + sessionSlack + time.Second - 1) / time.Second)); err != nil {
-		return nil, fmt.Errorf("plan: %d blocks take %v in one class C session: %w", len(cfg.Plan.Blocks), total.Round(time.Second), err)
-	}
+	st.Sessions = sessionsOf(cfg.Plan)
 	for _, dc := range cfg.Devices {
 		dev := &device{Cfg: dc, Step: StepProbe, Received: make([]bool, len(cfg.Plan.Blocks))}
 		if dc.Versions != nil {
@@ -318,8 +332,28 @@ func validate(cfg *DeploymentConfig) error {
 		return fmt.Errorf("retry.timeout %v: must not be negative", cfg.Retry.Timeout)
 	case cfg.BlockAckDelay > 7:
 		return fmt.Errorf("block_ack_delay %d: must be 0..7", cfg.BlockAckDelay)
-	case cfg.SetupTimeout < 0 || cfg.StartMargin < 0 || cfg.StatusDelay < 0 || cfg.RebootDelay < 0 || cfg.RebootGrace < 0 || cfg.UnicastSpacing < 0:
-		return errors.New("setup_timeout, start_margin, status_delay, reboot_delay, reboot_grace, unicast_spacing: must not be negative")
+	case cfg.SetupTimeout < 0 || cfg.StartMargin < 0 || cfg.StatusDelay < 0 || cfg.RebootDelay < 0 || cfg.RebootGrace < 0 || cfg.UnicastSpacing < 0 || cfg.SchedulerLatency < 0:
+		return errors.New("setup_timeout, start_margin, status_delay, reboot_delay, reboot_grace, unicast_spacing, scheduler_latency: must not be negative")
+	}
+	reg, err := region.Get(cfg.Plan.Request.Region)
+	if err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	if cfg.UnicastFrequencyHz == 0 {
+		cfg.UnicastFrequencyHz = reg.RX2().FrequencyHz
+	}
+	if cfg.UnicastDR == nil {
+		dr := reg.RX2().DataRate
+		cfg.UnicastDR = &dr
+	}
+	if _, err := reg.DownlinkToA(*cfg.UnicastDR, macOverhead); err != nil {
+		return fmt.Errorf("unicast_dr %d: %w", *cfg.UnicastDR, err)
+	}
+	if _, _, err := subBandOf(reg, cfg.Plan.Request.DutyCycleModel, cfg.UnicastFrequencyHz); err != nil {
+		return fmt.Errorf("unicast_frequency_hz: %w", err)
+	}
+	if cfg.SchedulerLatency == 0 {
+		cfg.SchedulerLatency = DefaultSchedulerLatency
 	}
 	if cfg.UnicastSpacing == 0 {
 		cfg.UnicastSpacing = 3 * time.Second
@@ -350,7 +384,6 @@ func validate(cfg *DeploymentConfig) error {
 		cfg.RebootGrace = time.Minute
 	}
 	seen := map[lorawan.EUI64]bool{}
-	var slowest time.Duration
 	for i, dc := range cfg.Devices {
 		switch {
 		case seen[dc.DevEUI]:
@@ -375,10 +408,6 @@ func validate(cfg *DeploymentConfig) error {
 			}
 		}
 		seen[dc.DevEUI] = true
-		slowest = max(slowest, answerTimeout(cfg.Retry, dc))
-	}
-	if cfg.StartMargin == 0 {
-		cfg.StartMargin = time.Duration(cfg.Retry.Count+1)*slowest + 10*time.Second
 	}
 	gw := map[string]bool{}
 	for i, g := range cfg.Gateways {
@@ -426,7 +455,7 @@ func (d *Deployment) Phase() Phase { return d.st.Phase }
 // Done reports whether the deployment has finished (completed or cancelled)
 // and expects no more events.
 func (d *Deployment) Done() bool {
-	return d.st.Phase == PhaseDone || d.st.Phase == PhaseCanceled && d.groupSettled()
+	return len(d.st.Air.Outbox) == 0 && (d.st.Phase == PhaseDone || d.st.Phase == PhaseCanceled && d.groupSettled())
 }
 
 // SessionTime returns the start of the class C session; zero before it is
@@ -484,6 +513,12 @@ func (d *Deployment) Step(now time.Time, ev Event) ([]Action, error) {
 	if err := s.advance(); err != nil {
 		return s.out, fmt.Errorf("deployment %s: %w", d.st.ID, err)
 	}
+	if err := s.drain(); err != nil {
+		s.setErr(err)
+	}
+	if s.err != nil {
+		return s.out, fmt.Errorf("deployment %s: %w", d.st.ID, s.err)
+	}
 	return s.out, nil
 }
 
@@ -492,6 +527,14 @@ type stepper struct {
 	d   *Deployment
 	now time.Time
 	out []Action
+	// err is the first failure of a helper that has no error result.
+	err error
+}
+
+func (s *stepper) setErr(err error) {
+	if s.err == nil {
+		s.err = err
+	}
 }
 
 // emit adds actions to the step's output and records in the state what a
@@ -624,8 +667,8 @@ func (s *stepper) startDevices() error {
 
 const (
 	timerSetupDeadline = "setup-deadline"
-	timerSessionStart  = "session-start"
-	timerSessionEnd    = "session-end"
+	timerSessionStart  = "session-start/"
+	timerSessionEnd    = "session-end/"
 	timerStatus        = "status"
 	timerGroupDelete   = "group-delete"
 	timerPacePrefix    = "pace/"
@@ -643,14 +686,20 @@ func (s *stepper) timer(id string) error {
 				}
 			}
 		}
-	case id == timerSessionStart:
-		return s.sessionStart()
-	case id == timerSessionEnd:
-		s.sessionEnd()
+	case strings.HasPrefix(id, timerSessionStart):
+		if id == sessionTimerID(timerSessionStart, st.Session) {
+			return s.sessionStart()
+		}
+	case strings.HasPrefix(id, timerSessionEnd):
+		if id == sessionTimerID(timerSessionEnd, st.Session) {
+			return s.sessionEnd()
+		}
 	case id == timerStatus:
 		s.beginStatus()
 	case id == timerGroupDelete:
 		s.deleteGroup()
+	case strings.HasPrefix(id, timerUnicastPrefix):
+		return s.unicastTimer(id)
 	case len(id) > len(timerPacePrefix) && id[:len(timerPacePrefix)] == timerPacePrefix:
 		if id == s.paceTimerID() {
 			return s.pace()
@@ -730,11 +779,7 @@ func (s *stepper) result(r Result) error {
 // image is not part of it; UnmarshalDeployment is given it again and checks
 // its hash.
 func (d *Deployment) MarshalBinary() ([]byte, error) {
-	for i, l := range d.ledgers {
-		if l != nil {
-			d.st.Mc.Gateways[i].Frames = l.Frames()
-		}
-	}
+	d.saveLedgers()
 	b, err := json.Marshal(&d.st)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s: marshal: %w", d.st.ID, err)

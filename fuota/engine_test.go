@@ -273,7 +273,9 @@ type net struct {
 	addrCalls int
 	dup       bool // every uplink arrives twice
 	actions   []Action
+	actionAt  []time.Time // when each action was emitted
 	unicastAt []time.Time // when each EnqueueUnicast was emitted
+	start     time.Time
 }
 
 func newNet(t *testing.T, devs []*fakeDev) *net {
@@ -282,6 +284,7 @@ func newNet(t *testing.T, devs []*fakeDev) *net {
 	for _, d := range devs {
 		n.devs[d.eui] = d
 	}
+	n.start = n.now
 	return n
 }
 
@@ -328,6 +331,7 @@ func (n *net) exec(acts []Action) {
 	t := n.t
 	for _, a := range acts {
 		n.actions = append(n.actions, a)
+		n.actionAt = append(n.actionAt, n.now)
 		switch a := a.(type) {
 		case EnqueueUnicast:
 			n.unicastAt = append(n.unicastAt, n.now)

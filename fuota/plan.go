@@ -75,10 +75,22 @@ type BlockPlan struct {
 	// Frames is NbFrag + Redundancy.
 	Frames int
 	// Duration is the block's expected transmission time at the sub-band's
-	// steady duty-cycle rate (what its session must cover).
+	// steady duty-cycle rate.
 	Duration time.Duration
-	// TimeOut is the class C SessionTimeOut: the session lasts 2^TimeOut s.
+	// TimeOut is the class C SessionTimeOut a session carrying the whole
+	// block would need (2^TimeOut s); 15 when the block spans sessions.
 	TimeOut uint8
+}
+
+// SessionPlan is one class C session: a run of consecutive frames of the
+// campaign (in block order), as many as the longest session, 2^15 s, carries
+// at the steady duty-cycle rate. A data block longer than that spans several
+// sessions; the device's fragmentation session simply continues.
+type SessionPlan struct {
+	// FirstFrame indexes the campaign's frames, block after block.
+	FirstFrame, Frames int
+	Duration           time.Duration
+	TimeOut            uint8
 }
 
 // Plan is a campaign's radio plan, computed before anything is sent.
@@ -87,6 +99,7 @@ type Plan struct {
 	FragmentSize int
 	FrameAirtime time.Duration
 	Blocks       []BlockPlan
+	Sessions     []SessionPlan
 	// Frames and Airtime total all blocks.
 	Frames  int
 	Airtime time.Duration
@@ -168,21 +181,9 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 	if err := multicast.ValidateDLFrequency(freq); err != nil {
 		return nil, fmt.Errorf("frequency %d Hz: %w", freq, err)
 	}
-	enforcement := region.Regulatory
-	if req.DutyCycleModel == dutycycle.OffTime {
-		enforcement = region.BasicStation
-	}
-	bands, err := reg.SubBands(enforcement)
+	sb, d, err := subBandOf(reg, req.DutyCycleModel, freq)
 	if err != nil {
-		return nil, fmt.Errorf("duty-cycle model %v: %w", req.DutyCycleModel, err)
-	}
-	sb, err := bands.Lookup(freq)
-	if err != nil {
-		return nil, fmt.Errorf("frequency %d Hz: %w", freq, err)
-	}
-	d := 1.0
-	if !sb.DutyCycle.Unlimited() {
-		d = sb.DutyCycle.Fraction()
+		return nil, err
 	}
 
 	p := &Plan{Request: req, FragmentSize: fragSize, FrameAirtime: toa, FrequencyHz: freq, SubBand: sb, DutyCycle: d,
@@ -192,6 +193,9 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 	}
 	for _, b := range p.Blocks {
 		p.Frames += b.Frames
+	}
+	if err := p.splitSessions(); err != nil {
+		return nil, err
 	}
 	p.Airtime = time.Duration(p.Frames) * toa
 	if p.LowerBound, err = dutycycle.MinDuration(req.DutyCycleModel, d, 0, p.Frames, toa, p.FrameSpacing); err != nil {
@@ -231,6 +235,46 @@ func (p *Plan) splitBlocks() error {
 }
 
 var errBlockTooLarge = errors.New("data block too large")
+
+// maxTimeOut is the largest class C SessionTimeOut (2^15 s).
+const maxTimeOut = 15
+
+// splitSessions cuts the campaign's frames into class C sessions of at most
+// 2^15 s each at the steady duty-cycle rate, slack included.
+func (p *Plan) splitSessions() error {
+	limit := time.Duration(1<<maxTimeOut)*time.Second - sessionSlack
+	first := 0
+	for first < p.Frames {
+		// The most frames that fit, by bisection on the monotone duration.
+		lo, hi := 1, p.Frames-first
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			d, err := dutycycle.MinDuration(dutycycle.OffTime, p.DutyCycle, 0, mid, p.FrameAirtime, p.FrameSpacing)
+			if err != nil {
+				return err
+			}
+			if d <= limit {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		d, err := dutycycle.MinDuration(dutycycle.OffTime, p.DutyCycle, 0, lo, p.FrameAirtime, p.FrameSpacing)
+		if err != nil {
+			return err
+		}
+		if d > limit {
+			return fmt.Errorf("dr %d: one %v frame takes longer than a class C session at duty cycle %v", p.Request.DR, p.FrameAirtime, p.DutyCycle)
+		}
+		t, err := multicast.ClassCTimeOut(uint64((d + sessionSlack + time.Second - 1) / time.Second))
+		if err != nil {
+			return err
+		}
+		p.Sessions = append(p.Sessions, SessionPlan{FirstFrame: first, Frames: lo, Duration: d, TimeOut: t})
+		first += lo
+	}
+	return nil
+}
 
 // perDeviceFailure is the failure probability each device may have in each of k
 // blocks so that all devices get all blocks with probability ≥ Target (union
@@ -274,7 +318,7 @@ func (p *Plan) tryBlocks(k int) ([]BlockPlan, error) {
 		}
 		timeOut, err := multicast.ClassCTimeOut(uint64((dur + sessionSlack + time.Second - 1) / time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %d frames take %v: %w", errBlockTooLarge, nb+r, dur.Round(time.Second), err)
+			timeOut = maxTimeOut // the block spans sessions (splitSessions)
 		}
 		blocks = append(blocks, BlockPlan{
 			Offset: off, Size: size, NbFrag: nb, Padding: nb*p.FragmentSize - size,
@@ -332,8 +376,12 @@ func (p *Plan) String() string {
 		req.Region, req.DR, p.FrequencyHz, p.SubBand.Name, p.SubBand.DutyCycle, req.DutyCycleModel)
 	fmt.Fprintf(&b, "fragments      %d bytes each, %v on air per frame\n", p.FragmentSize, p.FrameAirtime)
 	for i, bl := range p.Blocks {
-		fmt.Fprintf(&b, "block %d        %d bytes: nb_frag %d + redundancy %d = %d frames, padding %d, session 2^%d s\n",
-			i, bl.Size, bl.NbFrag, bl.Redundancy, bl.Frames, bl.Padding, bl.TimeOut)
+		fmt.Fprintf(&b, "block %d        %d bytes: nb_frag %d + redundancy %d = %d frames, padding %d\n",
+			i, bl.Size, bl.NbFrag, bl.Redundancy, bl.Frames, bl.Padding)
+	}
+	for i, se := range p.Sessions {
+		fmt.Fprintf(&b, "session %d      frames %d to %d, %v at the steady rate, class C 2^%d s\n",
+			i, se.FirstFrame, se.FirstFrame+se.Frames-1, se.Duration.Round(time.Second), se.TimeOut)
 	}
 	fmt.Fprintf(&b, "airtime        %v for %d frames\n", p.Airtime.Round(time.Millisecond), p.Frames)
 	fmt.Fprintf(&b, "lower bound    %v (bound by %s)\n", p.LowerBound.Round(time.Second), p.Binding)
@@ -341,4 +389,30 @@ func (p *Plan) String() string {
 		fmt.Fprintf(&b, "warning        %s\n", w)
 	}
 	return b.String()
+}
+
+// enforcementOf is the sub-band table a duty-cycle model goes with: the
+// regulatory one for SlidingWindow, Basic Station's own mapping for OffTime.
+func enforcementOf(m dutycycle.Model) region.Enforcement {
+	if m == dutycycle.OffTime {
+		return region.BasicStation
+	}
+	return region.Regulatory
+}
+
+// subBandOf returns the sub-band of freq under model's table and its duty
+// cycle d (1 when unlimited).
+func subBandOf(reg *region.Region, model dutycycle.Model, freq uint32) (region.SubBand, float64, error) {
+	bands, err := reg.SubBands(enforcementOf(model))
+	if err != nil {
+		return region.SubBand{}, 0, fmt.Errorf("duty-cycle model %v: %w", model, err)
+	}
+	sb, err := bands.Lookup(freq)
+	if err != nil {
+		return region.SubBand{}, 0, fmt.Errorf("frequency %d Hz: %w", freq, err)
+	}
+	if sb.DutyCycle.Unlimited() {
+		return sb, 1, nil
+	}
+	return sb, sb.DutyCycle.Fraction(), nil
 }

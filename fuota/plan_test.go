@@ -78,15 +78,32 @@ func TestNewPlanRadioFigures(t *testing.T) {
 	}
 }
 
-func TestNewPlanSplitsBlocks(t *testing.T) {
-	// 1 MiB at DR0: 21846 fragments of 48 bytes overflow the 14-bit counter, and
-	// at 27.9 s per frame one class C session (2^15 s) carries at most ~1170.
+func TestNewPlanSplitsBlocksAndSessions(t *testing.T) {
+	// 1 MiB at DR0: 21846 fragments of 48 bytes overflow the 14-bit counter
+	// (two blocks), and at 27.9 s per frame one class C session (2^15 s)
+	// carries at most ~1170 of them (about 20 sessions).
 	p, err := NewPlan(PlanRequest{ImageSize: 1 << 20, Region: region.EU868, DR: 0, ExpectedLoss: 0.05})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Blocks) < 19 {
-		t.Errorf("%d blocks, want ≥ 19", len(p.Blocks))
+	if len(p.Blocks) != 2 {
+		t.Errorf("%d blocks, want 2", len(p.Blocks))
+	}
+	if len(p.Sessions) < 19 {
+		t.Errorf("%d sessions, want ≥ 19", len(p.Sessions))
+	}
+	next := 0
+	for i, se := range p.Sessions {
+		if se.FirstFrame != next || se.Frames <= 0 {
+			t.Errorf("session %d: frames %d+%d, want from %d", i, se.FirstFrame, se.Frames, next)
+		}
+		next = se.FirstFrame + se.Frames
+		if time.Duration(1<<se.TimeOut)*time.Second < se.Duration+sessionSlack || se.TimeOut > 15 {
+			t.Errorf("session %d: 2^%d s does not cover %v", i, se.TimeOut, se.Duration)
+		}
+	}
+	if next != p.Frames {
+		t.Errorf("sessions carry %d frames, the plan has %d", next, p.Frames)
 	}
 	covered := 0
 	for i, b := range p.Blocks {
@@ -96,9 +113,6 @@ func TestNewPlanSplitsBlocks(t *testing.T) {
 		covered += b.Size
 		if b.Frames > fragmentation.MaxFragmentCounter {
 			t.Errorf("block %d: %d frames", i, b.Frames)
-		}
-		if time.Duration(1<<b.TimeOut)*time.Second < b.Duration {
-			t.Errorf("block %d: session 2^%d s shorter than %v", i, b.TimeOut, b.Duration)
 		}
 		if i < len(p.Blocks)-1 && b.Padding != 0 {
 			t.Errorf("block %d: padding %d in a block that is not the last", i, b.Padding)
@@ -148,7 +162,7 @@ func TestNewPlanRefuses(t *testing.T) {
 		{"frequency outside bands", func(r *PlanRequest) { r.FrequencyHz = 915_000_000 }, "frequency 915000000"},
 		{"frequency not in 100 Hz steps", func(r *PlanRequest) { r.FrequencyHz = 869_525_050 }, "dl_frequency"},
 		{"one fragment with parity", func(r *PlanRequest) { r.ImageSize = 100; r.ExpectedLoss = 0.3 }, "one fragment"},
-		{"too many blocks", func(r *PlanRequest) { r.ImageSize = 16 << 20; r.DR = 0; r.ExpectedLoss = 0.1 }, "at most 64 blocks"},
+		{"too many blocks", func(r *PlanRequest) { r.ImageSize = 64 << 20; r.DR = 0; r.ExpectedLoss = 0.1 }, "at most 64 blocks"},
 		{"negative gap", func(r *PlanRequest) { r.FrameGap = -time.Millisecond }, "frame_gap"},
 	}
 	for _, tt := range tests {

@@ -61,6 +61,23 @@ type Config struct {
 	Region        string
 	// McAddrPool is where AllocateMcAddr picks the group's address.
 	McAddrPool store.McAddrPool
+	// Hooks are told what the runner does; nil hooks are skipped.
+	Hooks Hooks
+}
+
+// Hooks are told what a Runner does, after it has done it, in order. They
+// run with the runner's lock held, so they must return quickly and must not
+// call the Runner's methods.
+type Hooks struct {
+	// Log gets every Log action, Verdict every verdict.
+	Log     func(ctx context.Context, l fuota.Log)
+	Verdict func(ctx context.Context, v fuota.Verdict)
+	// Step is called after every event has been applied, its actions
+	// executed and the deployment persisted, with the phase reached.
+	Step func(ctx context.Context, phase fuota.Phase, done bool)
+	// Error gets every failure of a step or of persisting; Err keeps the
+	// first.
+	Error func(ctx context.Context, err error)
 }
 
 // Runner drives one deployment.
@@ -203,12 +220,18 @@ func (r *Runner) step(ctx context.Context, ev fuota.Event) {
 			}
 		}
 	}
+	if h := r.cfg.Hooks.Step; h != nil {
+		h(ctx, r.d.Phase(), r.d.Done())
+	}
 }
 
 func (r *Runner) fail(err error) {
 	r.log.Error("runner", "deployment", r.d.ID(), "err", err)
 	if r.err == nil {
 		r.err = err
+	}
+	if h := r.cfg.Hooks.Error; h != nil {
+		h(r.ctx, err)
 	}
 }
 
@@ -287,10 +310,16 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 		} else {
 			r.log.Info(a.Msg, "deployment", r.d.ID(), "dev_eui", a.DevEUI)
 		}
+		if h := r.cfg.Hooks.Log; h != nil {
+			h(ctx, a)
+		}
 	case fuota.Verdict:
 		r.verdicts = append(r.verdicts, a)
 		r.log.Info("verdict", "deployment", r.d.ID(), "dev_eui", a.DevEUI, "outcome", a.Outcome,
 			"step", a.Step, "reason", a.Reason, "firmware", a.FirmwareVersion)
+		if h := r.cfg.Hooks.Verdict; h != nil {
+			h(ctx, a)
+		}
 	default:
 		r.fail(fmt.Errorf("runner: unknown action %T", a))
 	}

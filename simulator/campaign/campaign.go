@@ -103,8 +103,8 @@ type Config struct {
 	Progress         func(Progress)
 	ProgressInterval time.Duration
 	// UnicastSpacing is the deployment's fuota.DeploymentConfig
-	// UnicastSpacing; 0 fits the class C unicasts into the duty cycle of
-	// the RX2 channel they go on (unicastSpacing).
+	// UnicastSpacing; 0 takes the engine's default (the engine fits the
+	// class C unicasts into the RX2 channel's duty cycle itself).
 	UnicastSpacing time.Duration
 	// Retries is the deployment's Retry.Count; 0 sizes it from Loss
 	// (retries).
@@ -230,7 +230,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		limit = 24*time.Hour + 2*time.Duration(len(n.Devices())*requestsPerDevice)*spacing
 	}
 
-	w := &watch{clk: clk, plan: plan, net: n}
+	w := &watch{clk: clk, plan: plan, net: n, status: map[lorawan.EUI64]bool{}}
 	r, err := runner.New(runner.Config{
 		Clock: watchClock{clk, w.check}, Executor: client, Store: st, Logger: log,
 		ApplicationID: appID, Region: sc.Region, McAddrPool: mcPool,
@@ -247,6 +247,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// filtering, synchronously on the loop goroutine: each is encoded as
 	// ChirpStack's HTTP integration would POST it.
 	n.Publisher().Subscribe(func(e events.Event) {
+		if e.Type == events.EventStatus {
+			w.status[e.DevEUI] = true
+		}
 		w.deliver(ctx, hook, e)
 		w.check()
 	})
@@ -254,7 +257,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 
-	if err := hear(ctx, n, client, appID); err != nil {
+	if err := hear(ctx, n, client, appID, w.status); err != nil {
 		return nil, err
 	}
 	w.start = clk.Now()
@@ -343,20 +346,17 @@ func scenario(cfg Config) (*simulator.Scenario, error) {
 }
 
 // deployment is the campaign of img for every device of n, through every
-// gateway, and its unicast spacing.
+// gateway, and the steady spacing of its class C unicasts (for the limit).
 func deployment(cfg Config, plan *fuota.Plan, img []byte, n *simulator.Network) (*fuota.Deployment, time.Duration, error) {
 	// A fixed group key (McKey): the campaign is a simulation.
 	key := lorawan.AES128Key{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
-	spacing := cfg.UnicastSpacing
-	if spacing == 0 {
-		var err error
-		if spacing, err = unicastSpacing(plan.Request.Region); err != nil {
-			return nil, 0, err
-		}
+	spacing, err := unicastSpacing(plan.Request.Region)
+	if err != nil {
+		return nil, 0, err
 	}
 	dc := fuota.DeploymentConfig{ID: deploymentID, Plan: plan, Image: img, McKey: &key, McGroupID: 0,
-		UnicastSpacing: spacing, StartMargin: startMargin(len(n.Devices()), spacing),
-		Retry: fuota.RetryPolicy{Count: cmp.Or(cfg.Retries, retries(len(n.Devices()), cfg.Loss))}}
+		UnicastSpacing: cfg.UnicastSpacing,
+		Retry:          fuota.RetryPolicy{Count: cmp.Or(cfg.Retries, retries(len(n.Devices()), cfg.Loss))}}
 	for _, g := range n.Gateways().Gateways() {
 		dc.Gateways = append(dc.Gateways, fuota.GatewayConfig{ID: g.ID().String()})
 	}
@@ -379,11 +379,8 @@ func deployment(cfg Config, plan *fuota.Plan, img []byte, n *simulator.Network) 
 // campaign: a McGroupSetupReq (29 bytes) on 13 bytes of LoRaWAN framing.
 const longestRequest = 13 + 29
 
-// unicastSpacing is the spacing of class C unicasts that keeps them within
-// the duty cycle of the region's RX2 channel, where ChirpStack sends them:
-// at EU868's RX2 DR0, 100 devices' setup requests sent at the engine's
-// default spacing would take more than the sub-band's hourly budget, and
-// the gateway refuses the rest.
+// unicastSpacing is the steady spacing of class C unicasts within the duty
+// cycle of the region's RX2 channel, where ChirpStack sends them.
 func unicastSpacing(name region.Name) (time.Duration, error) {
 	reg, err := region.Get(cmp.Or(name, region.EU868))
 	if err != nil {
@@ -423,13 +420,6 @@ func retries(devices int, loss float64) int {
 	return k
 }
 
-// startMargin is the deployment's StartMargin: the engine's default covers
-// one device's McClassCSessionReq with its retries, not the queue of every
-// class C device's request at spacing apart, with a retry each.
-func startMargin(devices int, spacing time.Duration) time.Duration {
-	return 2*time.Duration(devices)*spacing + 10*time.Minute
-}
-
 // applicationID is the id of the scenario's only application.
 func applicationID(ctx context.Context, c *integration.Client) (string, error) {
 	ts, err := c.Tenants.List(ctx, &api.ListTenantsRequest{Limit: 10})
@@ -449,12 +439,15 @@ func applicationID(ctx context.Context, c *integration.Client) (string, error) {
 	return apps.Result[0].Id, nil
 }
 
-// hear runs the network until it has heard every device, as a FUOTA server
-// picks devices the network has seen: ChirpStack sends class C downlinks only
-// to devices it has heard, and a lost first uplink leaves a device unheard
-// until its next one. Devices it has still not heard after hearing go into
-// the campaign anyway.
-func hear(ctx context.Context, n *simulator.Network, c *integration.Client, appID string) error {
+// hear runs the network until it has heard every device and had its device
+// status from each, as a FUOTA server picks devices the network has seen:
+// ChirpStack sends class C downlinks only to devices it has heard, and a lost
+// first uplink leaves a device unheard until its next one. The status
+// exchange matters too: its DevStatusReq goes in a MAC-only downlink the
+// application server cannot see, which would take the RX2 sub-band's
+// airtime in the middle of the campaign. Devices still not heard after
+// hearing go into the campaign anyway.
+func hear(ctx context.Context, n *simulator.Network, c *integration.Client, appID string, status map[lorawan.EUI64]bool) error {
 	for start := n.Clock().Now(); n.Clock().Now().Sub(start) < hearing; {
 		n.RunFor(ctx, 15*time.Second)
 		devs, err := c.Devices.List(ctx, &api.ListDevicesRequest{ApplicationId: appID, Limit: uint32(len(n.Devices()))})
@@ -467,7 +460,7 @@ func hear(ctx context.Context, n *simulator.Network, c *integration.Client, appI
 				heard++
 			}
 		}
-		if heard == len(n.Devices()) {
+		if heard == len(n.Devices()) && len(status) >= len(n.Devices()) {
 			return nil
 		}
 	}
@@ -497,6 +490,7 @@ type watch struct {
 	runner *runner.Runner
 	err    error                           // the first event the runner's HTTP handler refused
 	before map[lorawan.EUI64]gateway.Stats // at the campaign's start
+	status map[lorawan.EUI64]bool          // devices that sent their device status
 
 	start       time.Time
 	seen        int // verdicts

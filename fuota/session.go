@@ -1,0 +1,241 @@
+package fuota
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/lorafuota/lorafuota/clocksync"
+	"github.com/lorafuota/lorafuota/dutycycle"
+	"github.com/lorafuota/lorafuota/multicast"
+)
+
+// sessionFrames are the frames [First, End) one class C session carries,
+// counted over the campaign, block after block (Plan.Sessions).
+type sessionFrames struct {
+	First int `json:"first"`
+	End   int `json:"end"`
+}
+
+func sessionsOf(p *Plan) []sessionFrames {
+	out := make([]sessionFrames, len(p.Sessions))
+	for i, se := range p.Sessions {
+		out[i] = sessionFrames{First: se.FirstFrame, End: se.FirstFrame + se.Frames}
+	}
+	return out
+}
+
+// frameIndex is the campaign-wide index of fragment n (1-based) of block.
+func (d *Deployment) frameIndex(block, n int) int {
+	g := n - 1
+	for _, b := range d.plan.Blocks[:block] {
+		g += b.Frames
+	}
+	return g
+}
+
+// frameAt is the block and fragment number (1-based) of frame index g.
+func (d *Deployment) frameAt(g int) (block, n int) {
+	for i, b := range d.plan.Blocks {
+		if g < b.Frames {
+			return i, g + 1
+		}
+		g -= b.Frames
+	}
+	return len(d.plan.Blocks), 1
+}
+
+// startSearch bounds how far scheduleSession moves a session's start to let
+// the sliding window empty: one window.
+const startSearch = dutycycle.DefaultWindow
+
+// scheduleSession chooses the current session's start and its TimeOut, with
+// the session requests of reqs class C devices about to be queued. It replays
+// on copies of the ledgers what the outbox and the pacer will send:
+//
+//   - the requests, with as many again as the expected loss will cost in
+//     retries: the start comes after the last of them, plus Retry.Count+1 of
+//     the slowest device's answer timeouts (or StartMargin, when given). A
+//     sliding window lets a burst through and then holds everything until
+//     the burst ages out, so a steady-rate estimate can be off by most of an
+//     hour; the replay is not.
+//   - the session's fragments: where the window still holds the setup's
+//     airtime they would go slower than the duty cycle allows from an empty
+//     window, so the start moves later, by doubling steps up to one window,
+//     until the replayed multicast is within 2 % of that pace (or, failing
+//     that, ends earliest). The TimeOut covers the replayed multicast.
+func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, error) {
+	st := &d.st
+	uni, mc, err := d.ledgerCopies()
+	if err != nil {
+		return 0, 0, err
+	}
+	margin := st.Cfg.StartMargin
+	if reqs > 0 || margin == 0 {
+		q := 1 - (1-d.plan.Request.ExpectedLoss)*(1-d.plan.Request.ExpectedLoss)
+		attempts := reqs + int(math.Ceil(2*q*float64(reqs)))
+		if reqs > 0 {
+			attempts += st.Cfg.Retry.Count
+		}
+		last, err := d.replayRequests(uni, now, attempts)
+		if err != nil {
+			return 0, 0, err
+		}
+		var slowest time.Duration
+		for _, dev := range st.Devices {
+			if !dev.terminal() {
+				slowest = max(slowest, answerTimeout(st.Cfg.Retry, dev.Cfg))
+			}
+		}
+		if margin == 0 {
+			margin = last.Sub(now) + time.Duration(st.Cfg.Retry.Count+1)*slowest + 10*time.Second
+		}
+	}
+	frames := st.Sessions[st.Session].End - st.Sessions[st.Session].First
+	ideal, err := dutycycle.MinDuration(d.plan.Request.DutyCycleModel, d.plan.DutyCycle, 0, frames, d.plan.FrameAirtime, d.plan.FrameSpacing)
+	if err != nil {
+		return 0, 0, err
+	}
+	first := clocksync.GPSSeconds(now.Add(margin)) + 1
+	best, bestEnd := first, time.Time{}
+	for step := time.Duration(0); step <= startSearch; step = max(2*step, time.Minute) {
+		start := first + uint64(step/time.Second)
+		end, err := d.replayFragments(cloneAll(mc), gpsTime(start), frames)
+		if err != nil {
+			return 0, 0, err
+		}
+		if bestEnd.IsZero() || end.Before(bestEnd) {
+			best, bestEnd = start, end
+		}
+		if end.Sub(gpsTime(start)) <= ideal+ideal/50+d.frameSpacing() {
+			best, bestEnd = start, end
+			break
+		}
+	}
+	length := bestEnd.Sub(gpsTime(best)) + sessionSlack
+	timeOut, err := multicast.ClassCTimeOut(uint64((length + time.Second - 1) / time.Second))
+	if err != nil {
+		// The session carries what fits; the rest waits for the status round.
+		timeOut = 15
+	}
+	return best, timeOut, nil
+}
+
+// ledgerCopies returns copies of the ledgers of the unicast and the
+// multicast sub-bands; where the two share a sub-band they share the copy.
+func (d *Deployment) ledgerCopies() (uni, mc []ledger, err error) {
+	if uni, err = d.ledgersFor(d.st.Cfg.UnicastFrequencyHz); err != nil {
+		return nil, nil, err
+	}
+	if mc, err = d.ledgersFor(d.plan.FrequencyHz); err != nil {
+		return nil, nil, err
+	}
+	copies := map[*dutycycle.Ledger]*dutycycle.Ledger{}
+	clone := func(ls []ledger) []ledger {
+		out := make([]ledger, len(ls))
+		for i, l := range ls {
+			c, ok := copies[l.l]
+			if !ok {
+				c = l.l.Clone()
+				copies[l.l] = c
+			}
+			out[i] = ledger{gateway: l.gateway, band: l.band, l: c}
+		}
+		return out
+	}
+	return clone(uni), clone(mc), nil
+}
+
+func cloneAll(ls []ledger) []ledger {
+	out := make([]ledger, len(ls))
+	for i, l := range ls {
+		out[i] = ledger{gateway: l.gateway, band: l.band, l: l.l.Clone()}
+	}
+	return out
+}
+
+// replayRequests enters n session requests in ls as the outbox would send
+// them from now, and returns when the last is handed over.
+func (d *Deployment) replayRequests(ls []ledger, now time.Time, n int) (time.Time, error) {
+	st := &d.st
+	a, err := d.unicastAirtime(make([]byte, sessionReqLen))
+	if err != nil {
+		return time.Time{}, err
+	}
+	lat, gap := st.Cfg.SchedulerLatency, d.plan.Request.FrameGap
+	busy := st.Air.BusyUntil
+	t, last := maxTime(now, st.NextUnicast), now
+	for range n {
+		if t, err = earliestOn(ls, maxTime(t, busy), a); err != nil {
+			return time.Time{}, err
+		}
+		if err := addOn(ls, t.Add(lat), a); err != nil {
+			return time.Time{}, err
+		}
+		last, busy = t, t.Add(lat+a+gap)
+		t = t.Add(st.Cfg.UnicastSpacing)
+	}
+	return last, nil
+}
+
+// replayFragments enters n fragments in ls as the pacer would send them
+// from start, and returns when the last ends.
+func (d *Deployment) replayFragments(ls []ledger, start time.Time, n int) (time.Time, error) {
+	jitter, a := d.mcJitter(), d.plan.FrameAirtime
+	spacing := d.frameSpacing()
+	from, end := maxTime(start, d.st.Air.BusyUntil), start
+	if tick := d.st.Cfg.SchedulerLatency; tick > 0 {
+		from = from.Truncate(time.Second).Add(tick / 2) // as fragmentSlot
+	}
+	var last time.Time
+	for i := range n {
+		var t time.Time
+		var err error
+		if i == 0 {
+			t, err = earliestOn(ls, from, a)
+		} else {
+			t, err = lockedSlot(ls, last, from, a, jitter, d.st.Cfg.SchedulerLatency)
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+		if err := addOn(ls, t.Add(jitter), a); err != nil {
+			return time.Time{}, err
+		}
+		end, last = t.Add(jitter+a), t
+		from = t.Add(spacing)
+	}
+	return end, nil
+}
+
+// earliestOn returns the first instant at or after t at which every ledger
+// of ls admits a frame of airtime a.
+func earliestOn(ls []ledger, t time.Time, a time.Duration) (time.Time, error) {
+	for range 1000 {
+		moved := false
+		for _, l := range ls {
+			e, err := l.l.Earliest(t, a)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("gateway %q sub-band %s: %w", l.gateway, l.band, err)
+			}
+			if e.After(t) {
+				t, moved = e, true
+			}
+		}
+		if !moved {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("gateways' duty cycles never agree on a slot after %v", t)
+}
+
+// addOn enters a frame in every ledger of ls.
+func addOn(ls []ledger, at time.Time, a time.Duration) error {
+	for _, l := range ls {
+		if err := l.l.Add(at, a); err != nil {
+			return fmt.Errorf("gateway %q sub-band %s: %w", l.gateway, l.band, err)
+		}
+		l.l.Prune(at)
+	}
+	return nil
+}
