@@ -72,8 +72,10 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 	}
 	margin := st.Cfg.StartMargin
 	if reqs > 0 || margin == 0 {
+		// Each exchange fails when the request or the answer is lost, and a
+		// failed one is tried again: q/(1-q) retries per device on average.
 		q := 1 - (1-d.plan.Request.ExpectedLoss)*(1-d.plan.Request.ExpectedLoss)
-		attempts := reqs + int(math.Ceil(2*q*float64(reqs)))
+		attempts := reqs + int(math.Ceil(q/(1-q)*float64(reqs)))
 		if reqs > 0 {
 			attempts += st.Cfg.Retry.Count
 		}
@@ -98,7 +100,13 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 	}
 	first := clocksync.GPSSeconds(now.Add(margin)) + 1
 	best, bestEnd := first, time.Time{}
-	for step := time.Duration(0); step <= startSearch; step = max(2*step, time.Minute) {
+	search := startSearch
+	if st.Session > 0 {
+		// Between sessions waiting only lengthens the multicast: what a
+		// sliding window saves by waiting it has to wait for anyway.
+		search = 0
+	}
+	for step := time.Duration(0); step <= search; step = max(2*step, time.Minute) {
 		start := first + uint64(step/time.Second)
 		end, err := d.replayFragments(cloneAll(mc), gpsTime(start), frames)
 		if err != nil {
