@@ -28,6 +28,9 @@ type NextSessionCnt struct {
 // AllocateMcAddr asks for a multicast address inside the tenant's DevAddr prefix.
 type AllocateMcAddr struct {
 	ActionID uint64
+	// Lane is the multicast group of the campaign it is for (0 for the
+	// first); each lane has an address of its own.
+	Lane int
 }
 
 // EnqueueUnicast queues a downlink for one device.
@@ -48,6 +51,8 @@ type CreateMulticastGroup struct {
 	FrequencyHz uint32
 	// Class is "C".
 	Class string
+	// Lane is which of the campaign's groups this is (0 for the first).
+	Lane int
 }
 
 // AddDevice adds a device to the multicast group.

@@ -35,8 +35,11 @@ type device struct {
 	IntKey       *lorawan.AES128Key `json:"int_key,omitempty"`
 	SessionCnt   uint16             `json:"session_cnt"`
 	FragAttempts int                `json:"frag_attempts"`
-	McSetUp      bool               `json:"mc_set_up"`
-	FragSetUp    int                `json:"frag_set_up"`
+	// McSetUp counts the lanes whose group the device has set up; Lane is
+	// the lane of the setup or session request under way.
+	McSetUp   int `json:"mc_set_up"`
+	Lane      int `json:"lane"`
+	FragSetUp int `json:"frag_set_up"`
 	// Received marks the blocks the device has confirmed.
 	Received      []bool   `json:"received"`
 	Notes         []string `json:"notes,omitempty"`
@@ -183,9 +186,13 @@ func (s *stepper) cleanupDevice(dev *device) {
 		s.fire(dev, fragmentation.DefaultFPort, cmds...)
 		dev.FragSetUp = 0
 	}
-	if dev.McSetUp {
-		s.fire(dev, multicast.DefaultFPort, &multicast.McGroupDeleteReq{McGroupID: s.d.st.Cfg.McGroupID})
-		dev.McSetUp = false
+	if dev.McSetUp > 0 {
+		var cmds []applayer.Command
+		for _, l := range s.d.st.Lanes[:dev.McSetUp] {
+			cmds = append(cmds, &multicast.McGroupDeleteReq{McGroupID: l.McGroupID})
+		}
+		s.fire(dev, multicast.DefaultFPort, cmds...)
+		dev.McSetUp = 0
 	}
 }
 
@@ -271,8 +278,16 @@ func (s *stepper) keysRead(dev *device, r Result) error {
 		dev.IntKey = &k
 	}
 	dev.Step = StepMcGroup
-	return s.send(dev, multicast.DefaultFPort, int(s.d.st.Cfg.McGroupID), &multicast.McGroupSetupReq{
-		McGroupID: s.d.st.Cfg.McGroupID, McAddr: *s.d.st.McAddr, McKeyEncrypted: dev.McKeyEnc,
+	dev.Lane = 0
+	return s.sendMcGroupSetup(dev)
+}
+
+// sendMcGroupSetup sets up the group of lane dev.Lane; every lane shares the
+// campaign's McKey, under an address of its own.
+func (s *stepper) sendMcGroupSetup(dev *device) error {
+	l := s.d.st.Lanes[dev.Lane]
+	return s.send(dev, multicast.DefaultFPort, int(l.McGroupID), &multicast.McGroupSetupReq{
+		McGroupID: l.McGroupID, McAddr: *l.McAddr, McKeyEncrypted: dev.McKeyEnc,
 		// A new group's frame counter starts at 0 (CHIRPSTACK.md §1.1).
 		MinMcFCnt: 0, MaxMcFCnt: math.MaxUint32,
 	}, 1)
@@ -304,7 +319,7 @@ func (s *stepper) sessionCntRead(dev *device, r Result) error {
 func (s *stepper) sendFragSetup(dev *device) error {
 	b := s.d.plan.Blocks[dev.Block]
 	req := &fragmentation.FragSessionSetupReq{
-		Version: dev.Ver.Fragmentation, FragIndex: uint8(dev.Block), McGroupBitMask: 1 << s.d.st.Cfg.McGroupID,
+		Version: dev.Ver.Fragmentation, FragIndex: uint8(dev.Block), McGroupBitMask: s.d.mcGroupMask(),
 		NbFrag: uint16(b.NbFrag), FragSize: uint8(s.d.plan.FragmentSize), BlockAckDelay: s.d.st.Cfg.BlockAckDelay,
 		Padding: uint8(b.Padding), Descriptor: s.d.st.Cfg.Descriptor,
 	}
@@ -352,25 +367,42 @@ func (s *stepper) fragSetupAns(dev *device, a *fragmentation.FragSessionSetupAns
 	return nil
 }
 
+// sendSessionReq asks for the class C session of lane dev.Lane (with one
+// lane, of the current session).
 func (s *stepper) sendSessionReq(dev *device, attempts int) error {
 	st := &s.d.st
 	dev.Step = StepSession
-	return s.send(dev, multicast.DefaultFPort, int(st.Cfg.McGroupID), &multicast.McClassCSessionReq{
-		McGroupID: st.Cfg.McGroupID, SessionTime: uint32(st.SessionTime), TimeOut: st.TimeOut,
+	l := s.d.lane()
+	if s.d.laned() {
+		l = &st.Lanes[dev.Lane]
+	}
+	return s.send(dev, multicast.DefaultFPort, int(l.McGroupID), &multicast.McClassCSessionReq{
+		McGroupID: l.McGroupID, SessionTime: uint32(l.SessionTime), TimeOut: l.TimeOut,
 		DLFrequency: s.d.plan.FrequencyHz, DR: uint8(s.d.plan.Request.DR),
 	}, attempts)
 }
 
 func (s *stepper) sessionAns(dev *device, a *multicast.McClassCSessionAns, rx time.Time) {
 	st := &s.d.st
+	asked := st.SessionTime
+	if s.d.laned() {
+		asked = st.Lanes[dev.Lane].SessionTime
+	}
 	problem := a.Err()
 	if problem == nil {
-		if _, err := multicast.CheckTimeToStart(uint32(st.SessionTime), clocksync.GPSSeconds(rx), *a.TimeToStart, st.Cfg.TimeToStartTolerance); err != nil {
+		if _, err := multicast.CheckTimeToStart(uint32(asked), clocksync.GPSSeconds(rx), *a.TimeToStart, st.Cfg.TimeToStartTolerance); err != nil {
 			problem = fmt.Errorf("TimeToStart %d s: %w", *a.TimeToStart, err)
 		}
 	}
 	if problem == nil {
 		dev.settle()
+		if s.d.laned() && dev.Lane+1 < len(st.Lanes) {
+			dev.Lane++
+			if err := s.sendSessionReq(dev, 1); err != nil {
+				s.setErr(err)
+			}
+			return
+		}
 		dev.Step = StepMulticast
 		return
 	}
@@ -693,7 +725,11 @@ func (s *stepper) command(dev *device, ev Uplink, c applayer.Command) error {
 			s.fail(dev, StepMcGroup, err.Error())
 			return nil
 		}
-		dev.McSetUp = true
+		dev.McSetUp = dev.Lane + 1
+		dev.settle()
+		if dev.Lane++; dev.Lane < len(s.d.st.Lanes) {
+			return s.sendMcGroupSetup(dev)
+		}
 		dev.Block = 0
 		return s.beginFragSetup(dev, 0)
 	case *fragmentation.FragSessionSetupAns:

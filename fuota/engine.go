@@ -88,8 +88,15 @@ type DeploymentConfig struct {
 	// NextFirmwareVersion the device reports in DevUpgradeImageAns.
 	FirmwareVersion uint32
 	Devices         []DeviceConfig
-	// McGroupID is the device-side multicast group slot, 0..3.
+	// McGroupID is the device-side multicast group slot, 0..3, of the first
+	// class C session. When the plan has several sessions and the slots
+	// above McGroupID can hold them all, each session gets a group of its
+	// own (a lane: its slot, address and ChirpStack group), and every
+	// session is requested in the setup, so that the sessions follow each
+	// other without a gap; otherwise one group serves the sessions in turn.
 	McGroupID uint8
+	// SingleGroup keeps to one group even when lanes would fit.
+	SingleGroup bool
 	// McAddr is the group's address; nil asks for one with AllocateMcAddr.
 	McAddr *lorawan.DevAddr
 	// McKey is the group key; nil reads 16 bytes from Rand.
@@ -210,12 +217,13 @@ type state struct {
 	ImageHash [32]byte          `json:"image_sha256"`
 	Cfg       storedConfig      `json:"config"`
 	McKey     lorawan.AES128Key `json:"mc_key"`
-	McAddr    *lorawan.DevAddr  `json:"mc_addr,omitempty"`
 	Phase     Phase             `json:"phase"`
 	NextID    uint64            `json:"next_id"`
 	// Calls maps outstanding action ids to what they are for.
-	Calls   map[uint64]call `json:"calls"`
-	Devices []*device       `json:"devices"`
+	Calls map[uint64]call `json:"calls"`
+	// Lanes are the campaign's multicast groups: one, or one per session.
+	Lanes   []lane    `json:"lanes"`
+	Devices []*device `json:"devices"`
 	// Sessions are the class C sessions, one after the other, each carrying
 	// consecutive frames; Session is the current one.
 	Sessions []sessionFrames `json:"sessions"`
@@ -268,6 +276,7 @@ type call struct {
 	Kind   callKind      `json:"kind"`
 	DevEUI lorawan.EUI64 `json:"dev_eui"`
 	Seq    uint64        `json:"seq"`
+	Lane   int           `json:"lane,omitempty"`
 	// Action is the action as emitted, so that Resume can issue it again.
 	Action json.RawMessage `json:"action,omitempty"`
 }
@@ -290,7 +299,7 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 			RebootGrace: cfg.RebootGrace, UnicastSpacing: cfg.UnicastSpacing,
 			UnicastFrequencyHz: cfg.UnicastFrequencyHz, UnicastDR: *cfg.UnicastDR, SchedulerLatency: cfg.SchedulerLatency,
 		},
-		McAddr: cfg.McAddr, Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{}, Timers: map[string]time.Time{},
+		Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{}, Timers: map[string]time.Time{},
 	}
 	if cfg.McKey != nil {
 		st.McKey = *cfg.McKey
@@ -298,6 +307,12 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 		return nil, fmt.Errorf("rand: reading the multicast key: %w", err)
 	}
 	st.Sessions = sessionsOf(cfg.Plan)
+	st.Lanes = []lane{{McGroupID: cfg.McGroupID, McAddr: cfg.McAddr}}
+	if n := len(st.Sessions); n > 1 && !cfg.SingleGroup && int(cfg.McGroupID)+n <= multicast.MaxGroups {
+		for k := 1; k < n; k++ {
+			st.Lanes = append(st.Lanes, lane{McGroupID: cfg.McGroupID + uint8(k)})
+		}
+	}
 	for _, dc := range cfg.Devices {
 		dev := &device{Cfg: dc, Step: StepProbe, Received: make([]bool, len(cfg.Plan.Blocks))}
 		if dc.Versions != nil {
@@ -646,8 +661,12 @@ func (s *stepper) start() error {
 	if st.Cfg.SetupTimeout > 0 {
 		s.emit(SetTimer{ID: timerSetupDeadline, At: s.now.Add(st.Cfg.SetupTimeout)})
 	}
-	if st.McAddr == nil {
-		s.emit(AllocateMcAddr{ActionID: s.newCall(call{Kind: callMcAddr})})
+	if !s.d.addressed() {
+		for k, l := range st.Lanes {
+			if l.McAddr == nil {
+				s.emit(AllocateMcAddr{ActionID: s.newCall(call{Kind: callMcAddr, Lane: k}), Lane: k})
+			}
+		}
 		return nil
 	}
 	return s.startDevices()
@@ -691,8 +710,8 @@ func (s *stepper) timer(id string) error {
 			return s.sessionStart()
 		}
 	case strings.HasPrefix(id, timerSessionEnd):
-		if id == sessionTimerID(timerSessionEnd, st.Session) {
-			return s.sessionEnd()
+		if k, err := strconv.Atoi(strings.TrimPrefix(id, timerSessionEnd)); err == nil {
+			return s.sessionEnd(k)
 		}
 	case id == timerStatus:
 		s.beginStatus()
@@ -749,10 +768,13 @@ func (s *stepper) result(r Result) error {
 			return nil
 		}
 		a := r.McAddr
-		st.McAddr = &a
+		st.Lanes[c.Lane].McAddr = &a
+		if !s.d.addressed() {
+			return nil
+		}
 		return s.startDevices()
 	case callGroup:
-		return s.groupCreated(r)
+		return s.groupCreated(c, r)
 	case callEnqueue:
 		if r.Err != nil {
 			// The frame is lost like a radio loss; parity covers it, and the

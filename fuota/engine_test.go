@@ -491,7 +491,7 @@ func TestDeploymentScenarios(t *testing.T) {
 			dep := testDeployment(t, devs, tc.mod)
 			n := newNet(t, devs)
 			n.dup = tc.dup
-			if tc.mod != nil && dep.st.McAddr == nil {
+			if tc.mod != nil && dep.st.Lanes[0].McAddr == nil {
 				defer func() {
 					if n.addrCalls != 1 {
 						t.Errorf("AllocateMcAddr called %d times", n.addrCalls)

@@ -14,11 +14,52 @@ import (
 	"github.com/lorafuota/lorafuota/multicast"
 )
 
-// mcState is the multicast's persisted progress.
-type mcState struct {
+// lane is one of the campaign's multicast groups: a device-side slot, its
+// address, its class C session when lanes are in use, and its ChirpStack
+// group.
+type lane struct {
+	McGroupID   uint8            `json:"mc_group_id"`
+	McAddr      *lorawan.DevAddr `json:"mc_addr,omitempty"`
+	SessionTime uint64           `json:"session_time,omitempty"`
+	TimeOut     uint8            `json:"time_out,omitempty"`
+	// GroupRequested, GroupID and GroupDeleted follow the ChirpStack group.
 	GroupRequested bool   `json:"group_requested"`
 	GroupID        string `json:"group_id,omitempty"`
 	GroupDeleted   bool   `json:"group_deleted"`
+}
+
+// addressed reports whether every lane has its address.
+func (d *Deployment) addressed() bool {
+	for _, l := range d.st.Lanes {
+		if l.McAddr == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// laned reports whether each session has a lane of its own.
+func (d *Deployment) laned() bool { return len(d.st.Lanes) > 1 }
+
+// lane is the lane of the current session.
+func (d *Deployment) lane() *lane {
+	if d.laned() {
+		return &d.st.Lanes[d.st.Session]
+	}
+	return &d.st.Lanes[0]
+}
+
+// mcGroupMask is the McGroupBitMask of every lane.
+func (d *Deployment) mcGroupMask() uint8 {
+	var m uint8
+	for _, l := range d.st.Lanes {
+		m |= 1 << l.McGroupID
+	}
+	return m
+}
+
+// mcState is the multicast's persisted progress.
+type mcState struct {
 	// Block and N name the next fragment (N is 1-based).
 	Block         int       `json:"block"`
 	N             int       `json:"n"`
@@ -43,7 +84,7 @@ func (s *stepper) advance() error {
 	st := &s.d.st
 	switch st.Phase {
 	case PhaseSetup:
-		if st.McAddr == nil {
+		if !s.d.addressed() {
 			return nil
 		}
 		for _, dev := range st.Devices {
@@ -106,10 +147,11 @@ func (s *stepper) chooseSession() error {
 }
 
 // openSession fixes the current session's start and length and asks every
-// device still in the campaign for it. The start leaves time for the
-// requests (StartMargin) and, under a sliding-window duty cycle, may wait
-// further until the window has room for the session's fragments at full
-// pace; the length covers the fragments as the ledgers will let them go.
+// device still in the campaign for it (with lanes, for every session at
+// once). The start leaves time for the requests (StartMargin) and, under a
+// sliding-window duty cycle, may wait further until the window has room for
+// the session's fragments at full pace; the length covers the fragments as
+// the ledgers will let them go.
 func (s *stepper) openSession() error {
 	st := &s.d.st
 	var reqs int
@@ -118,28 +160,64 @@ func (s *stepper) openSession() error {
 			reqs++
 		}
 	}
-	start, timeOut, err := s.d.scheduleSession(s.now, reqs)
+	start, timeOut, err := s.d.scheduleSession(s.now, reqs*len(st.Lanes))
 	if err != nil {
 		return fmt.Errorf("session %d: %w", st.Session, err)
 	}
 	st.SessionTime, st.TimeOut = start, timeOut
+	if s.d.laned() {
+		s.d.layLanes(s.now, reqs)
+	} else {
+		st.Lanes[0].SessionTime, st.Lanes[0].TimeOut = start, timeOut
+	}
 	st.Phase = PhaseSession
 	for _, dev := range st.Devices {
 		if dev.terminal() {
 			continue
 		}
+		dev.Lane = 0
 		if err := s.sendSessionReq(dev, 1); err != nil {
 			return err
 		}
 	}
-	s.emit(SetTimer{ID: sessionTimerID(timerSessionStart, st.Session), At: gpsTime(st.SessionTime)},
-		SetTimer{ID: sessionTimerID(timerSessionEnd, st.Session), At: s.d.sessionEnd()})
+	s.emit(SetTimer{ID: sessionTimerID(timerSessionStart, st.Session), At: gpsTime(st.SessionTime)})
+	if s.d.laned() {
+		for k, l := range st.Lanes {
+			end, _ := multicast.ClassCSessionEnd(l.SessionTime, l.TimeOut)
+			s.emit(SetTimer{ID: sessionTimerID(timerSessionEnd, k), At: gpsTime(end)})
+			s.log(lorawan.EUI64{}, "session at GPS %d (%s) for 2^%d s", l.SessionTime, gpsTime(l.SessionTime).Format(time.RFC3339), l.TimeOut)
+		}
+		return nil
+	}
+	s.emit(SetTimer{ID: sessionTimerID(timerSessionEnd, st.Session), At: s.d.sessionEnd()})
 	frames := st.Sessions[st.Session]
 	s.log(lorawan.EUI64{}, "session at GPS %d (%s) for 2^%d s", st.SessionTime, gpsTime(st.SessionTime).Format(time.RFC3339), st.TimeOut)
 	if len(st.Sessions) > 1 {
 		s.log(lorawan.EUI64{}, "session %d of %d carries frames %d to %d", st.Session+1, len(st.Sessions), frames.First, frames.End-1)
 	}
 	return nil
+}
+
+// layLanes places the lanes' sessions end to end from the current session
+// time: each but the last takes the longest class C session, 2^15 s, and the
+// last the time the remaining fragments take in a replay (at most 2^15 s;
+// what does not fit is left to the parity and the status round).
+func (d *Deployment) layLanes(now time.Time, reqs int) {
+	st := &d.st
+	t := st.SessionTime
+	for k := range st.Lanes {
+		l := &st.Lanes[k]
+		l.SessionTime, l.TimeOut = t, maxTimeOut
+		t += 1 << maxTimeOut
+	}
+	st.TimeOut = st.Lanes[0].TimeOut
+	last := &st.Lanes[len(st.Lanes)-1]
+	if end, err := d.replayLanes(now, reqs); err == nil {
+		length := end.Sub(gpsTime(last.SessionTime)) + sessionSlack
+		if to, err := multicast.ClassCTimeOut(uint64(max(length, time.Second) / time.Second)); err == nil {
+			last.TimeOut = to
+		}
+	}
 }
 
 func sessionTimerID(prefix string, session int) string { return prefix + strconv.Itoa(session) }
@@ -167,34 +245,42 @@ func (s *stepper) sessionStart() error {
 		return nil // advance ends the deployment
 	}
 	st.Phase = PhaseMulticast
-	if st.Mc.GroupRequested {
+	if st.Lanes[0].GroupRequested {
 		return s.pace() // a later session: the group is there
 	}
-	st.Mc.GroupRequested = true
-	st.Mc.N = 1
-	s.emit(CreateMulticastGroup{
-		ActionID: s.newCall(call{Kind: callGroup}), McAddr: *st.McAddr,
-		McAppSKey: multicast.McAppSKey(st.McKey, *st.McAddr), McNwkSKey: multicast.McNwkSKey(st.McKey, *st.McAddr),
-		DR: s.d.plan.Request.DR, FrequencyHz: s.d.plan.FrequencyHz, Class: string(ClassC),
-	})
+	if st.Mc.N == 0 {
+		st.Mc.N = 1
+	}
+	for k := range st.Lanes {
+		l := &st.Lanes[k]
+		l.GroupRequested = true
+		s.emit(CreateMulticastGroup{
+			ActionID: s.newCall(call{Kind: callGroup, Lane: k}), McAddr: *l.McAddr,
+			McAppSKey: multicast.McAppSKey(st.McKey, *l.McAddr), McNwkSKey: multicast.McNwkSKey(st.McKey, *l.McAddr),
+			DR: s.d.plan.Request.DR, FrequencyHz: s.d.plan.FrequencyHz, Class: string(ClassC), Lane: k,
+		})
+	}
 	return nil
 }
 
-func (s *stepper) groupCreated(r Result) error {
+func (s *stepper) groupCreated(c call, r Result) error {
 	st := &s.d.st
+	l := &st.Lanes[c.Lane]
 	if r.Err != nil {
 		for _, dev := range st.Devices {
 			if dev.Step == StepMulticast {
-				s.fail(dev, StepMulticast, "creating the multicast group: "+r.Err.Error())
+				s.fail(dev, StepMulticast, fmt.Sprintf("creating multicast group %d: %v", c.Lane, r.Err))
 			}
 		}
-		st.Mc.GroupRequested = false
+		l.GroupRequested = false
 		st.Mc.Finished = true
+		s.deleteGroup() // the other lanes' groups
 		return nil
 	}
-	st.Mc.GroupID = r.GroupID
+	l.GroupID = r.GroupID
 	if st.Phase != PhaseMulticast {
-		// Cancelled while the group was being created: nothing was queued.
+		// Cancelled or failed while the group was being created: nothing
+		// was queued.
 		s.deleteGroup()
 		return nil
 	}
@@ -241,7 +327,8 @@ func (d *Deployment) fragments(block int) ([][]byte, error) {
 func (s *stepper) pace() error {
 	st := &s.d.st
 	mc := &st.Mc
-	if st.Phase != PhaseMulticast || mc.Finished || mc.GroupID == "" {
+	group := s.d.lane().GroupID
+	if st.Phase != PhaseMulticast || mc.Finished || group == "" {
 		return nil
 	}
 	jitter := s.d.mcJitter()
@@ -272,7 +359,7 @@ func (s *stepper) pace() error {
 	if err := s.book(t.Add(jitter), freq, a); err != nil {
 		return fmt.Errorf("fragment %d of block %d: %w", mc.N, mc.Block, err)
 	}
-	s.emit(EnqueueMulticast{ActionID: s.newCall(call{Kind: callEnqueue}), GroupID: mc.GroupID,
+	s.emit(EnqueueMulticast{ActionID: s.newCall(call{Kind: callEnqueue}), GroupID: group,
 		FPort: fragmentation.DefaultFPort, Data: data, ExpiresAt: s.d.sessionEnd()})
 	mc.LastStart, mc.LastEnd = t, end
 	mc.Sent++
@@ -280,7 +367,7 @@ func (s *stepper) pace() error {
 	if mc.N++; mc.N > len(frags) {
 		mc.Block, mc.N = mc.Block+1, 1
 	}
-	if s.d.frameIndex(mc.Block, mc.N) == st.Sessions[st.Session].End {
+	if g := s.d.frameIndex(mc.Block, mc.N); g == s.d.plan.Frames || !s.d.laned() && g == st.Sessions[st.Session].End {
 		return s.closeSession("")
 	}
 	next, err := s.fragmentSlot(t)
@@ -396,7 +483,18 @@ func (s *stepper) finishMulticast(why string) {
 func (s *stepper) closeSession(why string) error {
 	st := &s.d.st
 	mc := &st.Mc
-	if st.Session+1 < len(st.Sessions) {
+	if s.d.laned() && st.Session+1 < len(st.Lanes) && s.d.frameIndex(mc.Block, mc.N) < s.d.plan.Frames {
+		// The next lane's session is booked: the fragments go on there.
+		if why != "" {
+			s.log(lorawan.EUI64{}, "session %d: %s after %d fragments; going on in the next", st.Session+1, why, mc.SessionSent)
+		}
+		st.Session++
+		mc.SessionSent = 0
+		l := st.Lanes[st.Session]
+		st.SessionTime, st.TimeOut = l.SessionTime, l.TimeOut
+		return s.pace()
+	}
+	if !s.d.laned() && st.Session+1 < len(st.Sessions) {
 		if why != "" {
 			s.log(lorawan.EUI64{}, "session %d closed after %d fragments: %s", st.Session+1, mc.Sent, why)
 		}
@@ -409,31 +507,53 @@ func (s *stepper) closeSession(why string) error {
 	return nil
 }
 
-// sessionEnd handles the current session's end: a session that ran out
-// before its fragments did closes; the group goes after the last.
-func (s *stepper) sessionEnd() error {
+// sessionEnd handles the end of session k: if it is the current one and
+// ran out before its fragments did, it closes. With lanes, its group goes
+// now (its last fragment is on air before its end); with one group, after
+// the last session.
+func (s *stepper) sessionEnd(k int) error {
 	st := &s.d.st
-	if st.Phase == PhaseMulticast && !st.Mc.Finished {
+	if k > st.Session || !s.d.laned() && k != st.Session {
+		return nil // a stale timer
+	}
+	if k == st.Session && st.Phase == PhaseMulticast && !st.Mc.Finished {
 		if err := s.closeSession("session ended"); err != nil {
 			return err
 		}
 	}
-	if st.Phase != PhaseCanceled && st.Phase != PhaseSession && st.Phase != PhaseMulticast {
+	switch {
+	case st.Phase == PhaseCanceled:
+	case s.d.laned():
+		s.deleteLane(k)
+	case st.Phase != PhaseSession && st.Phase != PhaseMulticast:
 		s.deleteGroup()
 	}
 	return nil
 }
 
+// deleteGroup deletes every lane's ChirpStack group that exists.
 func (s *stepper) deleteGroup() {
-	mc := &s.d.st.Mc
-	if mc.GroupID != "" && !mc.GroupDeleted {
-		s.emit(DeleteMulticastGroup{GroupID: mc.GroupID})
-		mc.GroupDeleted = true
+	for k := range s.d.st.Lanes {
+		s.deleteLane(k)
 	}
 }
 
+func (s *stepper) deleteLane(k int) {
+	l := &s.d.st.Lanes[k]
+	if l.GroupID != "" && !l.GroupDeleted {
+		s.emit(DeleteMulticastGroup{GroupID: l.GroupID})
+		l.GroupDeleted = true
+	}
+}
+
+// groupSettled reports whether every group requested has been deleted.
 func (d *Deployment) groupSettled() bool {
-	return !d.st.Mc.GroupRequested || d.st.Mc.GroupDeleted
+	for _, l := range d.st.Lanes {
+		if l.GroupRequested && !l.GroupDeleted {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *stepper) beginStatus() {
@@ -476,8 +596,12 @@ func (s *stepper) cancel(reason string) {
 		}
 		s.conclude(dev, Canceled, dev.Step, reason)
 	}
+	created := false
+	for _, l := range st.Lanes {
+		created = created || l.GroupID != ""
+	}
 	switch {
-	case st.Mc.GroupID == "":
+	case !created:
 		// Not created yet; groupCreated deletes it if it comes.
 	case st.Mc.LastEnd.After(s.now):
 		s.emit(SetTimer{ID: timerGroupDelete, At: st.Mc.LastEnd.Add(s.d.plan.FrameSpacing)})

@@ -72,14 +72,7 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 	}
 	margin := st.Cfg.StartMargin
 	if reqs > 0 || margin == 0 {
-		// Each exchange fails when the request or the answer is lost, and a
-		// failed one is tried again: q/(1-q) retries per device on average.
-		q := 1 - (1-d.plan.Request.ExpectedLoss)*(1-d.plan.Request.ExpectedLoss)
-		attempts := reqs + int(math.Ceil(q/(1-q)*float64(reqs)))
-		if reqs > 0 {
-			attempts += st.Cfg.Retry.Count
-		}
-		last, err := d.replayRequests(uni, now, attempts)
+		last, err := d.replayRequests(uni, now, d.requestAttempts(reqs))
 		if err != nil {
 			return 0, 0, err
 		}
@@ -127,6 +120,67 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 		timeOut = 15
 	}
 	return best, timeOut, nil
+}
+
+// requestAttempts is how many requests reqs exchanges are expected to take:
+// each fails when the request or the answer is lost and is tried again,
+// q/(1-q) retries per exchange on average, and the unluckiest device may
+// need all its retries.
+func (d *Deployment) requestAttempts(reqs int) int {
+	if reqs == 0 {
+		return 0
+	}
+	p := d.plan.Request.ExpectedLoss
+	q := 1 - (1-p)*(1-p)
+	return reqs + int(math.Ceil(q/(1-q)*float64(reqs))) + d.st.Cfg.Retry.Count
+}
+
+// replayLanes replays the session requests of reqs exchanges from now and
+// then every fragment through the lanes' sessions as laid out, and returns
+// when the last fragment would end.
+func (d *Deployment) replayLanes(now time.Time, reqs int) (time.Time, error) {
+	st := &d.st
+	uni, mc, err := d.ledgerCopies()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if _, err := d.replayRequests(uni, now, d.requestAttempts(reqs)); err != nil {
+		return time.Time{}, err
+	}
+	jitter, a, spacing := d.mcJitter(), d.plan.FrameAirtime, d.frameSpacing()
+	k := 0
+	laneEnd := func(k int) time.Time {
+		end, _ := multicast.ClassCSessionEnd(st.Lanes[k].SessionTime, st.Lanes[k].TimeOut)
+		return gpsTime(end)
+	}
+	from := gpsTime(st.Lanes[0].SessionTime)
+	var last, end time.Time
+	inLane := 0
+	for range d.plan.Frames {
+		var t time.Time
+		if inLane == 0 {
+			t, err = earliestOn(mc, from, a)
+		} else {
+			t, err = lockedSlot(mc, last, from, a, jitter, st.Cfg.SchedulerLatency)
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+		if t.Add(jitter+a).After(laneEnd(k)) && k+1 < len(st.Lanes) {
+			k++
+			from, inLane = gpsTime(st.Lanes[k].SessionTime), 0
+			if t, err = earliestOn(mc, from, a); err != nil {
+				return time.Time{}, err
+			}
+		}
+		if err := addOn(mc, t.Add(jitter), a); err != nil {
+			return time.Time{}, err
+		}
+		last, end = t, t.Add(jitter+a)
+		from = t.Add(spacing)
+		inLane++
+	}
+	return end, nil
 }
 
 // ledgerCopies returns copies of the ledgers of the unicast and the

@@ -262,11 +262,20 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 		n, err := r.cfg.Store.NextSessionCnt(ctx, a.DevEUI, a.FragIndex)
 		return fuota.Result{ActionID: a.ActionID, Err: err, SessionCnt: n}, true
 	case fuota.AllocateMcAddr:
-		addr, err := r.cfg.Store.AllocateMcAddr(ctx, r.cfg.McAddrPool, r.d.ID())
+		// Each lane of a deployment owns an address of its own.
+		owner := r.d.ID()
+		if a.Lane > 0 {
+			owner = fmt.Sprintf("%s/lane-%d", owner, a.Lane)
+		}
+		addr, err := r.cfg.Store.AllocateMcAddr(ctx, r.cfg.McAddrPool, owner)
 		return fuota.Result{ActionID: a.ActionID, Err: err, McAddr: addr}, true
 	case fuota.CreateMulticastGroup:
+		name := "fuota-" + r.d.ID()
+		if a.Lane > 0 {
+			name = fmt.Sprintf("%s-%d", name, a.Lane)
+		}
 		id, err := x.CreateMulticastGroup(ctx, integration.MulticastGroup{
-			Name: "fuota-" + r.d.ID(), ApplicationID: r.cfg.ApplicationID, Region: r.cfg.Region,
+			Name: name, ApplicationID: r.cfg.ApplicationID, Region: r.cfg.Region,
 			McAddr: a.McAddr, McNwkSKey: a.McNwkSKey, McAppSKey: a.McAppSKey,
 			DR: uint8(a.DR), Frequency: a.FrequencyHz,
 		})

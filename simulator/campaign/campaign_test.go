@@ -43,3 +43,33 @@ func TestRun(t *testing.T) {
 		t.Errorf("same seed, different runs:\n%+v\n%+v", s, again)
 	}
 }
+
+// TestRunAcrossSessions runs a campaign too long for one class C session
+// (EU868 DR0): its sessions, one multicast group each, are booked in the
+// setup and follow each other, so the multicast runs at the duty cycle's
+// pace from its first fragment to its last.
+func TestRunAcrossSessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 12-hour campaign in virtual time")
+	}
+	cfg := campaign.Config{
+		Plan:    fuota.PlanRequest{ImageSize: 64 << 10, Region: region.EU868, DR: 0, ExpectedLoss: 0.05},
+		Devices: 30, Loss: 0.05, Seed: 5,
+	}
+	s, err := campaign.Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Plan.Sessions) < 2 {
+		t.Fatalf("%d class C sessions planned; the test needs several", len(s.Plan.Sessions))
+	}
+	if !s.Done || s.Updated != cfg.Devices || s.Rejections != 0 || s.Mismatches != 0 {
+		t.Errorf("done %t, %d of %d updated, %d rejections, %d mismatches: %v", s.Done, s.Updated, cfg.Devices, s.Rejections, s.Mismatches, s.FailureReasons)
+	}
+	if s.FragmentsSent != s.Plan.Frames {
+		t.Errorf("%d fragments sent, %d planned", s.FragmentsSent, s.Plan.Frames)
+	}
+	if r := s.Multicast.Seconds() / s.LowerBound.Seconds(); r > 1.01 {
+		t.Errorf("multicast %v, %.3f times its lower bound %v: a gap between the sessions", s.Multicast, r, s.LowerBound)
+	}
+}
