@@ -71,7 +71,10 @@
 // never verifies again, and runs the other bank. That is the revert; no
 // image moves. If copy_done cannot be written because a cut left its unit
 // programmed though it reads erased, an earlier boot was already marking the
-// bank tried, and tried it is.
+// bank tried, and tried it is. A tried bank is only erased when the other
+// bank verifies: with nothing to go back to it runs again, confirmed if
+// image_ok can be written, rather than brick, as ExternalSwap keeps an
+// image on test whose old image does not verify.
 //
 // # Test, confirm, revert
 //

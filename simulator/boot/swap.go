@@ -37,11 +37,12 @@ func (b *Bootloader) bootSwap() (Result, error) {
 		rejected error
 	)
 	if v, ok := b.store.Get(keySwapStatus); ok {
-		st, ok := decodeStatus(v)
-		if !ok {
-			return Result{}, fmt.Errorf("boot: unreadable swap status %x", v)
-		}
-		if st.Phase != phaseIdle {
+		// A record this bootloader cannot have written (another format,
+		// a phase, type, unit or step it does not know) describes no swap
+		// it could resume: decide by the trailers instead, and let
+		// verification judge the primary slot rather than refuse to boot
+		// for ever.
+		if st, ok := decodeStatus(v); ok && st.Phase != phaseIdle && b.resumable(st) {
 			// The type comes from the record, not from the trailers,
 			// which a half-done swap has mixed up (§6.3).
 			typ, resumed = st.Type, true
@@ -219,6 +220,20 @@ func (b *Bootloader) swap(st swapStatus) error {
 		return fmt.Errorf("boot: finishing swap: %w", err)
 	}
 	return b.putStatus(swapStatus{Phase: phaseIdle})
+}
+
+// resumable reports whether st, a swap in progress, is one swap can carry
+// on from: a known phase and type, and units and steps within the slots.
+func (b *Bootloader) resumable(st swapStatus) bool {
+	switch {
+	case st.Type != SwapTest && st.Type != SwapPerm && st.Type != SwapRevert:
+		return false
+	case int(st.Units)*b.unit > b.slots[0].area.Size():
+		return false
+	case st.Phase == phaseSwap:
+		return st.Unit < st.Units && st.Step <= 2
+	}
+	return st.Phase == phaseFinish
 }
 
 func (b *Bootloader) putStatus(st swapStatus) error {

@@ -22,7 +22,10 @@
 // each, into the next sector (round robin, which spreads the wear), and only
 // then its header with the next sequence number: until that header is
 // complete the old sector stays active and holds the same values. The old
-// sector is erased only when its turn comes again.
+// sector is erased only when its turn comes again. Sequence numbers do not
+// wrap: a sector with the last one, which only flash the store did not
+// write can hold, is never compacted; its values stay readable and writes
+// fail with ErrFull once it is full.
 //
 // # Power cuts
 //

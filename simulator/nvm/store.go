@@ -17,7 +17,9 @@ import (
 var (
 	// ErrBackwards is returned by a setter asked to lower a monotonic counter.
 	ErrBackwards = errors.New("nvm: counter would go backwards")
-	// ErrFull reports that the live values no longer fit in one sector.
+	// ErrFull reports that the live values no longer fit in one sector,
+	// or that the active sector has the last sequence number and can be
+	// compacted no more.
 	ErrFull = errors.New("nvm: store full")
 	// ErrKey reports a key or name the call cannot take.
 	ErrKey = errors.New("nvm: invalid key")
@@ -147,7 +149,9 @@ func (s *Store) mount() error {
 	// torn write: leave it behind before anything relies on what it reads.
 	if !allEqual(data[off:], s.erased) || !allEqual(unstable[off:], 0) {
 		s.dirty = true
-		if err := s.compact(s.vals); err != nil {
+		// ErrFull: the sequence numbers are used up; the store stays
+		// dirty and every write fails with ErrFull.
+		if err := s.compact(s.vals); err != nil && !errors.Is(err, ErrFull) {
 			return fmt.Errorf("nvm: compacting after a torn write: %w", err)
 		}
 	}
@@ -297,8 +301,16 @@ func (s *Store) apply(vals map[id][]byte, rid id, val []byte, del bool) {
 func (s *Store) compact(vals map[id][]byte) error {
 	target := (s.active + 1) % s.nsec
 	seq := s.seq + 1
-	if s.active < 0 {
+	switch {
+	case s.active < 0:
 		target, seq = 0, 1
+	case seq == 0:
+		// The active sector has the last sequence number, which only
+		// flash the store did not write holds (it takes 2^32
+		// compactions): a sector numbered 0 would never be active.
+		// The values stay readable and appends go on while the
+		// sector has room.
+		return fmt.Errorf("%w: sector %d has the last sequence number", ErrFull, s.active)
 	}
 	ids := slices.SortedFunc(maps.Keys(vals), func(a, b id) int {
 		if a.key != b.key {
