@@ -351,6 +351,15 @@ func MinDuration(model Model, limit float64, window time.Duration, n int, a, spa
 			k := math.Ceil(total/budget) - 1
 			byDuty = k*l.window.Seconds() + total - k*budget
 		}
+		// With the spacing: m+1 frames never start within W − a of each
+		// other (all m+1 would lie in one window), so frame q·m+1 starts at
+		// least q·(W − a) after the first, and the r−1 after it are spaced.
+		if m := int(math.Floor(budget / a.Seconds())); m > 0 && n > m {
+			q := (n - 1) / m
+			r := n - q*m
+			bySpacing := float64(q)*(l.window.Seconds()-a.Seconds()) + float64(r-1)*step + a.Seconds()
+			byDuty = max(byDuty, bySpacing)
+		}
 		secs = max(secs, byDuty)
 	}
 	if secs >= float64(math.MaxInt64)/float64(time.Second) {

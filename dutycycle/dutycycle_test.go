@@ -196,9 +196,15 @@ func TestMinDuration(t *testing.T) {
 
 // TestPacingMeetsBound paces equal frames with Earliest and compares the result
 // with MinDuration: the ledger's own pacing must come within 1 % of the bound.
+// A spacing well above the airtime (ChirpStack's 5 s margin at DR3) keeps the
+// frames apart in every window, not only in the first: the bound must count it.
 func TestPacingMeetsBound(t *testing.T) {
 	for _, m := range []Model{SlidingWindow, OffTime} {
-		for _, toa := range []time.Duration{394496 * time.Microsecond, 2793472 * time.Microsecond} {
+		for _, tc := range []struct{ toa, spacing time.Duration }{
+			{394496 * time.Microsecond, 0}, {2793472 * time.Microsecond, 0},
+			{676864 * time.Microsecond, 5 * time.Second}, {394496 * time.Microsecond, 5 * time.Second},
+		} {
+			toa := tc.toa
 			l := mustNew(t, m, 0.1)
 			n := 1500
 			s := t0
@@ -212,15 +218,15 @@ func TestPacingMeetsBound(t *testing.T) {
 					t.Fatal(err)
 				}
 				end = s.Add(toa)
-				s = end
+				s = s.Add(max(toa, tc.spacing))
 			}
-			bound, err := MinDuration(m, 0.1, 0, n, toa, 0)
+			bound, err := MinDuration(m, 0.1, 0, n, toa, tc.spacing)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := end.Sub(t0)
 			if ratio := float64(got) / float64(bound); ratio < 1 || ratio > 1.01 {
-				t.Errorf("%v ToA %v: paced %v, bound %v, ratio %.4f", m, toa, got, bound, ratio)
+				t.Errorf("%v ToA %v spacing %v: paced %v, bound %v, ratio %.4f", m, toa, tc.spacing, got, bound, ratio)
 			}
 		}
 	}

@@ -47,7 +47,7 @@ func (d *Deployment) frameAt(g int) (block, n int) {
 
 // startSearch bounds how far scheduleSession moves a session's start to let
 // the sliding window empty: one window.
-const startSearch = dutycycle.DefaultWindow
+const startSearch = dutycycle.DefaultWindow + 5*time.Minute
 
 // scheduleSession chooses the current session's start and its TimeOut, with
 // the session requests of reqs class C devices about to be queued. It replays
@@ -63,7 +63,7 @@ const startSearch = dutycycle.DefaultWindow
 //     airtime they would go slower than the duty cycle allows from an empty
 //     window, so the start moves later, by doubling steps up to one window,
 //     until the replayed multicast is within 2 % of that pace (or, failing
-//     that, ends earliest). The TimeOut covers the replayed multicast.
+//     that, is shortest). The TimeOut covers the replayed multicast.
 func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, error) {
 	st := &d.st
 	uni, mc, err := d.ledgerCopies()
@@ -91,6 +91,9 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 	if err != nil {
 		return 0, 0, err
 	}
+	// The search keeps the start with the shortest multicast, earlier on a
+	// tie: the devices listen in class C for the whole session, and waiting
+	// costs the campaign at most one window.
 	first := clocksync.GPSSeconds(now.Add(margin)) + 1
 	best, bestEnd := first, time.Time{}
 	search := startSearch
@@ -99,13 +102,13 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 		// sliding window saves by waiting it has to wait for anyway.
 		search = 0
 	}
-	for step := time.Duration(0); step <= search; step = max(2*step, time.Minute) {
+	for step := time.Duration(0); step <= search; step = nextStep(step, search) {
 		start := first + uint64(step/time.Second)
 		end, err := d.replayFragments(cloneAll(mc), gpsTime(start), frames)
 		if err != nil {
 			return 0, 0, err
 		}
-		if bestEnd.IsZero() || end.Before(bestEnd) {
+		if bestEnd.IsZero() || end.Sub(gpsTime(start)) < bestEnd.Sub(gpsTime(best)) {
 			best, bestEnd = start, end
 		}
 		if end.Sub(gpsTime(start)) <= ideal+ideal/50+d.frameSpacing() {
@@ -181,6 +184,18 @@ func (d *Deployment) replayLanes(now time.Time, reqs int) (time.Time, error) {
 		inLane++
 	}
 	return end, nil
+}
+
+// nextStep doubles the start search's step from a minute, ending on limit
+// itself (past it when step is limit).
+func nextStep(step, limit time.Duration) time.Duration {
+	switch {
+	case step >= limit:
+		return limit + 1
+	case step == 0:
+		return min(time.Minute, limit)
+	}
+	return min(2*step, limit)
 }
 
 // ledgerCopies returns copies of the ledgers of the unicast and the

@@ -18,9 +18,12 @@ func TestPlanJSON(t *testing.T) {
 	if p.Frames != 1207 || p.FragmentSize != 239 || p.SubBand != "P" || len(p.Blocks) != 1 {
 		t.Errorf("unexpected plan: %+v", p)
 	}
-	// RADIO.md §5.2: 3600 + 116.16 s under a sliding window.
-	if p.LowerBoundSeconds < 3716 || p.LowerBoundSeconds > 3717 {
-		t.Errorf("lower_bound_seconds %v, want 3716.2", p.LowerBoundSeconds)
+	// RADIO.md §5.2 gives 3600 + 116.16 s under a sliding window, the best
+	// case with frames back to back; the gateway's 42.5 ms gap between the
+	// 294 frames after the first hour makes it 3728.48 s (fuota's
+	// TestNewPlanRadioFigures).
+	if p.LowerBoundSeconds < 3728.4 || p.LowerBoundSeconds > 3728.5 {
+		t.Errorf("lower_bound_seconds %v, want 3728.48", p.LowerBoundSeconds)
 	}
 }
 
