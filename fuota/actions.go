@@ -55,16 +55,27 @@ type CreateMulticastGroup struct {
 	Lane int
 }
 
-// AddDevice adds a device to the multicast group.
+// AddDevice adds a device to the multicast group; a Result answers it.
 type AddDevice struct {
-	GroupID string
-	DevEUI  lorawan.EUI64
+	ActionID uint64
+	GroupID  string
+	DevEUI   lorawan.EUI64
 }
 
-// AddGateway adds a gateway to the multicast group.
+// AddGateway adds a gateway to the multicast group; a Result answers it.
+// ChirpStack sends a group's frames through its gateways, so the pacer waits
+// for them.
 type AddGateway struct {
+	ActionID  uint64
 	GroupID   string
 	GatewayID string
+}
+
+// ReleaseMcAddr gives back an address AllocateMcAddr handed out, once its
+// group is gone. No Result is expected.
+type ReleaseMcAddr struct {
+	Lane   int
+	McAddr lorawan.DevAddr
 }
 
 // EnqueueMulticast queues one DataFragment frame on the group. It is issued at
@@ -114,6 +125,7 @@ type Verdict struct {
 func (GetDeviceKeys) action()        {}
 func (NextSessionCnt) action()       {}
 func (AllocateMcAddr) action()       {}
+func (ReleaseMcAddr) action()        {}
 func (EnqueueUnicast) action()       {}
 func (CreateMulticastGroup) action() {}
 func (AddDevice) action()            {}

@@ -269,6 +269,8 @@ const (
 	callSessionCnt callKind = "session_cnt"
 	callMcAddr     callKind = "mc_addr"
 	callGroup      callKind = "group"
+	callAddDevice  callKind = "add_device"
+	callAddGateway callKind = "add_gateway"
 	callEnqueue    callKind = "enqueue"
 )
 
@@ -277,6 +279,8 @@ type call struct {
 	DevEUI lorawan.EUI64 `json:"dev_eui"`
 	Seq    uint64        `json:"seq"`
 	Lane   int           `json:"lane,omitempty"`
+	// Attempts counts the tries of an AddDevice or AddGateway.
+	Attempts int `json:"attempts,omitempty"`
 	// Action is the action as emitted, so that Resume can issue it again.
 	Action json.RawMessage `json:"action,omitempty"`
 }
@@ -531,6 +535,9 @@ func (d *Deployment) Step(now time.Time, ev Event) ([]Action, error) {
 	if err := s.drain(); err != nil {
 		s.setErr(err)
 	}
+	if p := d.st.Phase; p == PhaseDone || p == PhaseCanceled {
+		s.releaseAddrs()
+	}
 	if s.err != nil {
 		return s.out, fmt.Errorf("deployment %s: %w", d.st.ID, s.err)
 	}
@@ -568,6 +575,10 @@ func (s *stepper) emit(acts ...Action) {
 		case CreateMulticastGroup:
 			s.remember(a.ActionID, a)
 		case EnqueueMulticast:
+			s.remember(a.ActionID, a)
+		case AddDevice:
+			s.remember(a.ActionID, a)
+		case AddGateway:
 			s.remember(a.ActionID, a)
 		}
 	}
@@ -621,6 +632,10 @@ func (d *Deployment) Resume(now time.Time) ([]Action, error) {
 			out = append(out, Log{Msg: "resuming: creating the multicast group again; an earlier attempt may have left an unused group"})
 		case callEnqueue:
 			a, err = unmarshalAction[EnqueueMulticast](c.Action)
+		case callAddDevice:
+			a, err = unmarshalAction[AddDevice](c.Action)
+		case callAddGateway:
+			a, err = unmarshalAction[AddGateway](c.Action)
 		default:
 			err = fmt.Errorf("unknown call kind %q", c.Kind)
 		}
@@ -769,12 +784,15 @@ func (s *stepper) result(r Result) error {
 		}
 		a := r.McAddr
 		st.Lanes[c.Lane].McAddr = &a
+		st.Lanes[c.Lane].Allocated = true
 		if !s.d.addressed() {
 			return nil
 		}
 		return s.startDevices()
 	case callGroup:
 		return s.groupCreated(c, r)
+	case callAddDevice, callAddGateway:
+		return s.memberAdded(c, r)
 	case callEnqueue:
 		if r.Err != nil {
 			// The frame is lost like a radio loss; parity covers it, and the

@@ -276,6 +276,8 @@ type net struct {
 	actionAt  []time.Time // when each action was emitted
 	unicastAt []time.Time // when each EnqueueUnicast was emitted
 	start     time.Time
+	// failAddGateway fails that many AddGateway calls.
+	failAddGateway int
 }
 
 func newNet(t *testing.T, devs []*fakeDev) *net {
@@ -374,6 +376,15 @@ func (n *net) exec(acts []Action) {
 			}
 			// The network server answers every enqueue (with the FCnt).
 			n.push(n.now, Result{ActionID: a.ActionID})
+		case AddDevice:
+			n.push(n.now, Result{ActionID: a.ActionID})
+		case AddGateway:
+			var err error
+			if n.failAddGateway > 0 {
+				n.failAddGateway--
+				err = errors.New("unavailable")
+			}
+			n.push(n.now, Result{ActionID: a.ActionID, Err: err})
 		case DeleteMulticastGroup:
 			n.deletedAt = n.now
 		case Verdict:
@@ -869,4 +880,65 @@ func distinctFragments(enqueues []EnqueueMulticast) int {
 		seen[string(e.Data)] = true
 	}
 	return len(seen)
+}
+
+// TestAddGatewayRetried checks that a failed AddGateway is tried again and
+// that no fragment goes out before the group has its gateways; a group no
+// gateway joins fails its devices instead of multicasting into nothing.
+func TestAddGatewayRetried(t *testing.T) {
+	tests := []struct {
+		name  string
+		fails int
+		want  Outcome
+	}{
+		{"two failures", 2, Updated},
+		{"never", 100, Failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			devs := []*fakeDev{newFakeDev(0, v2)}
+			n := newNet(t, devs)
+			n.failAddGateway = tt.fails
+			d := n.run(testDeployment(t, devs, nil), nil)
+			v := n.verdicts[devs[0].eui]
+			if v.Outcome != tt.want {
+				t.Fatalf("verdict %+v, want %s", v, tt.want)
+			}
+			if tt.want == Failed && (len(n.enqueues) != 0 || !strings.Contains(v.Reason, "no gateway")) {
+				t.Errorf("%d fragments enqueued, reason %q", len(n.enqueues), v.Reason)
+			}
+			adds := 0
+			for _, a := range n.actions {
+				if _, ok := a.(AddGateway); ok {
+					adds++
+				}
+			}
+			// Two gateways in testDeployment, each tried up to Retry.Count+1 times.
+			if most := 2 * (d.st.Cfg.Retry.Count + 1); adds > most || adds < 2+min(tt.fails, most-2) {
+				t.Errorf("%d AddGateway calls for %d failures", adds, tt.fails)
+			}
+		})
+	}
+}
+
+// TestMcAddrReleased checks that an allocated multicast address is given
+// back once, after its group is deleted.
+func TestMcAddrReleased(t *testing.T) {
+	devs := []*fakeDev{newFakeDev(0, v2)}
+	n := newNet(t, devs)
+	n.run(testDeployment(t, devs, nil), nil)
+	deleted, released := -1, -1
+	count := 0
+	for i, a := range n.actions {
+		switch a.(type) {
+		case DeleteMulticastGroup:
+			deleted = i
+		case ReleaseMcAddr:
+			released = i
+			count++
+		}
+	}
+	if count != 1 || released < deleted || deleted < 0 {
+		t.Errorf("ReleaseMcAddr %d times, at action %d; group deleted at %d", count, released, deleted)
+	}
 }

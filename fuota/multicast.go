@@ -26,6 +26,13 @@ type lane struct {
 	GroupRequested bool   `json:"group_requested"`
 	GroupID        string `json:"group_id,omitempty"`
 	GroupDeleted   bool   `json:"group_deleted"`
+	// Allocated marks an address from AllocateMcAddr, given back with
+	// ReleaseMcAddr when the group is gone.
+	Allocated bool `json:"allocated,omitempty"`
+	// GatewaysPending counts the AddGateway calls not answered yet (the
+	// lane sends nothing until they are); GatewaysAdded those that worked.
+	GatewaysPending int `json:"gateways_pending,omitempty"`
+	GatewaysAdded   int `json:"gateways_added,omitempty"`
 }
 
 // addressed reports whether every lane has its address.
@@ -286,11 +293,64 @@ func (s *stepper) groupCreated(c call, r Result) error {
 	}
 	for _, dev := range st.Devices {
 		if dev.Step == StepMulticast && !dev.terminal() {
-			s.emit(AddDevice{GroupID: r.GroupID, DevEUI: dev.Cfg.DevEUI})
+			s.emit(AddDevice{ActionID: s.newCall(call{Kind: callAddDevice, DevEUI: dev.Cfg.DevEUI, Lane: c.Lane, Attempts: 1}),
+				GroupID: r.GroupID, DevEUI: dev.Cfg.DevEUI})
 		}
 	}
 	for _, g := range st.Cfg.Gateways {
-		s.emit(AddGateway{GroupID: r.GroupID, GatewayID: g.ID})
+		l.GatewaysPending++
+		s.emit(AddGateway{ActionID: s.newCall(call{Kind: callAddGateway, Lane: c.Lane, Attempts: 1}), GroupID: r.GroupID, GatewayID: g.ID})
+	}
+	return s.pace()
+}
+
+// memberAdded takes the answer to AddDevice or AddGateway: a failure is
+// tried again, up to the retry count; a device that cannot be added is left
+// to hear the group anyway (ChirpStack needs the devices only to choose
+// gateways when none is given), and a lane no gateway could join fails the
+// devices, since nothing would reach them.
+func (s *stepper) memberAdded(c call, r Result) error {
+	st := &s.d.st
+	l := &st.Lanes[c.Lane]
+	if r.Err != nil && c.Attempts <= st.Cfg.Retry.Count && !l.GroupDeleted && st.Phase == PhaseMulticast {
+		c.Attempts++
+		id := s.newCall(c)
+		if c.Kind == callAddDevice {
+			a, err := unmarshalAction[AddDevice](c.Action)
+			if err != nil {
+				return fmt.Errorf("retrying AddDevice: %w", err)
+			}
+			a.ActionID = id
+			s.emit(a)
+			return nil
+		}
+		a, err := unmarshalAction[AddGateway](c.Action)
+		if err != nil {
+			return fmt.Errorf("retrying AddGateway: %w", err)
+		}
+		a.ActionID = id
+		s.emit(a)
+		return nil
+	}
+	if c.Kind == callAddDevice {
+		if r.Err != nil {
+			s.log(c.DevEUI, "not added to multicast group %d after %d attempts: %v", c.Lane, c.Attempts, r.Err)
+		}
+		return nil
+	}
+	l.GatewaysPending--
+	if r.Err == nil {
+		l.GatewaysAdded++
+	} else {
+		s.log(lorawan.EUI64{}, "gateway not added to multicast group %d after %d attempts: %v", c.Lane, c.Attempts, r.Err)
+	}
+	if l.GatewaysPending == 0 && l.GatewaysAdded == 0 && st.Phase == PhaseMulticast {
+		for _, dev := range st.Devices {
+			if dev.Step == StepMulticast && !dev.terminal() {
+				s.fail(dev, StepMulticast, fmt.Sprintf("no gateway could join multicast group %d: nothing would reach the device", c.Lane))
+			}
+		}
+		return nil
 	}
 	return s.pace()
 }
@@ -328,7 +388,7 @@ func (s *stepper) pace() error {
 	st := &s.d.st
 	mc := &st.Mc
 	group := s.d.lane().GroupID
-	if st.Phase != PhaseMulticast || mc.Finished || group == "" {
+	if st.Phase != PhaseMulticast || mc.Finished || group == "" || s.d.lane().GatewaysPending > 0 {
 		return nil
 	}
 	jitter := s.d.mcJitter()
@@ -543,6 +603,21 @@ func (s *stepper) deleteLane(k int) {
 	if l.GroupID != "" && !l.GroupDeleted {
 		s.emit(DeleteMulticastGroup{GroupID: l.GroupID})
 		l.GroupDeleted = true
+	}
+}
+
+// releaseAddrs gives back the allocated addresses once every group is gone
+// (or was never created).
+func (s *stepper) releaseAddrs() {
+	if !s.d.groupSettled() {
+		return
+	}
+	for k := range s.d.st.Lanes {
+		l := &s.d.st.Lanes[k]
+		if l.Allocated && l.McAddr != nil {
+			s.emit(ReleaseMcAddr{Lane: k, McAddr: *l.McAddr})
+			l.Allocated = false
+		}
 	}
 }
 

@@ -412,10 +412,6 @@ func TestQuirks(t *testing.T) {
 					c.must("%d membership calls failed, want 5: the case tests nothing", q.rec.failed)
 				}
 			},
-			engineGap: "AddDevice and AddGateway carry no ActionID and the runner only logs their errors, so the " +
-				"engine neither retries them nor learns that the group has no gateway; it multicasts every fragment " +
-				"into a group for which ChirpStack answers OK with an FCnt and queues nothing, and fails every device " +
-				"at upgrade_image with all fragments missing",
 		},
 		{
 			// The gateway refuses three fragments (its JIT queue is full of

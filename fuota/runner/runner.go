@@ -262,12 +262,7 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 		n, err := r.cfg.Store.NextSessionCnt(ctx, a.DevEUI, a.FragIndex)
 		return fuota.Result{ActionID: a.ActionID, Err: err, SessionCnt: n}, true
 	case fuota.AllocateMcAddr:
-		// Each lane of a deployment owns an address of its own.
-		owner := r.d.ID()
-		if a.Lane > 0 {
-			owner = fmt.Sprintf("%s/lane-%d", owner, a.Lane)
-		}
-		addr, err := r.cfg.Store.AllocateMcAddr(ctx, r.cfg.McAddrPool, owner)
+		addr, err := r.cfg.Store.AllocateMcAddr(ctx, r.cfg.McAddrPool, laneOwner(r.d.ID(), a.Lane))
 		return fuota.Result{ActionID: a.ActionID, Err: err, McAddr: addr}, true
 	case fuota.CreateMulticastGroup:
 		name := "fuota-" + r.d.ID()
@@ -289,9 +284,11 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 			r.log.Warn("enqueue unicast", "deployment", r.d.ID(), "dev_eui", a.DevEUI, "err", err)
 		}
 	case fuota.AddDevice:
-		if err := x.AddDevice(ctx, a.GroupID, a.DevEUI); err != nil {
+		err := x.AddDevice(ctx, a.GroupID, a.DevEUI)
+		if err != nil {
 			r.log.Warn("add device to group", "deployment", r.d.ID(), "dev_eui", a.DevEUI, "err", err)
 		}
+		return fuota.Result{ActionID: a.ActionID, Err: err}, true
 	case fuota.AddGateway:
 		var gw lorawan.EUI64
 		err := gw.UnmarshalText([]byte(a.GatewayID))
@@ -300,6 +297,11 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 		}
 		if err != nil {
 			r.log.Warn("add gateway to group", "deployment", r.d.ID(), "gateway", a.GatewayID, "err", err)
+		}
+		return fuota.Result{ActionID: a.ActionID, Err: err}, true
+	case fuota.ReleaseMcAddr:
+		if err := r.cfg.Store.ReleaseMcAddr(ctx, a.McAddr, laneOwner(r.d.ID(), a.Lane)); err != nil {
+			r.log.Warn("release multicast address", "deployment", r.d.ID(), "mc_addr", a.McAddr, "err", err)
 		}
 	case fuota.DeleteMulticastGroup:
 		if err := x.DeleteMulticastGroup(ctx, a.GroupID); err != nil {
@@ -333,4 +335,13 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 		r.fail(fmt.Errorf("runner: unknown action %T", a))
 	}
 	return nil, false
+}
+
+// laneOwner is who holds a lane's multicast address in the store: each lane
+// of a deployment owns an address of its own.
+func laneOwner(id string, lane int) string {
+	if lane == 0 {
+		return id
+	}
+	return fmt.Sprintf("%s/lane-%d", id, lane)
 }
