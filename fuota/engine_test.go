@@ -278,6 +278,8 @@ type net struct {
 	start     time.Time
 	// failAddGateway fails that many AddGateway calls.
 	failAddGateway int
+	// late delays every timer, as the wall clock does.
+	late time.Duration
 }
 
 func newNet(t *testing.T, devs []*fakeDev) *net {
@@ -349,7 +351,7 @@ func (n *net) exec(acts []Action) {
 			if a.At.Before(n.now) {
 				t.Fatalf("timer %s set in the past", a.ID)
 			}
-			n.push(a.At, Timer{ID: a.ID})
+			n.push(a.At.Add(n.late), Timer{ID: a.ID})
 		case GetDeviceKeys:
 			n.push(n.now, Result{ActionID: a.ActionID, Keys: n.devs[a.DevEUI].keys})
 		case NextSessionCnt:

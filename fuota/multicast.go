@@ -394,7 +394,10 @@ func (s *stepper) pace() error {
 	jitter := s.d.mcJitter()
 	freq := s.d.plan.FrequencyHz
 	a := s.d.plan.FrameAirtime
-	t, err := s.fragmentSlot(s.now)
+	// A timer on the wall clock fires a little after its instant: a slot
+	// that passed by less than lateTolerance is still taken, from now, or the
+	// pacer would chase the next tick for ever.
+	t, err := s.fragmentSlot(s.now.Add(-lateTolerance))
 	if err != nil {
 		return fmt.Errorf("pacing: %w", err)
 	}
@@ -402,7 +405,8 @@ func (s *stepper) pace() error {
 		s.emit(SetTimer{ID: s.paceTimerID(), At: t})
 		return nil
 	}
-	end := t.Add(jitter + a)
+	handover := maxTime(t, s.now)
+	end := handover.Add(jitter + a)
 	if sessEnd := s.d.sessionEnd(); end.After(sessEnd) {
 		s.log(lorawan.EUI64{}, "fragment %d of block %d would end at %v, after the session end %v",
 			mc.N, mc.Block, end.Format(time.RFC3339), sessEnd.Format(time.RFC3339))
@@ -416,7 +420,7 @@ func (s *stepper) pace() error {
 	if err != nil {
 		return fmt.Errorf("fragment %d of block %d: %w", mc.N, mc.Block, err)
 	}
-	if err := s.book(t.Add(jitter), freq, a); err != nil {
+	if err := s.book(handover.Add(jitter), freq, a); err != nil {
 		return fmt.Errorf("fragment %d of block %d: %w", mc.N, mc.Block, err)
 	}
 	s.emit(EnqueueMulticast{ActionID: s.newCall(call{Kind: callEnqueue}), GroupID: group,
@@ -500,6 +504,10 @@ func lockedSlot(ls []ledger, last, from time.Time, a, jitter, tick time.Duration
 	}
 	return time.Time{}, fmt.Errorf("no phase-locked slot after %v", from)
 }
+
+// lateTolerance is how late a pace timer may be handled and still send its
+// fragment.
+const lateTolerance = 100 * time.Millisecond
 
 // mcJitter is how much later than its hand-over a fragment may go on air: a
 // group queue is scheduled at the network server's next scheduler run, and

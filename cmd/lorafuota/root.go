@@ -19,6 +19,17 @@ func newRootCmd() *cobra.Command {
 		newImageCmd(),
 		newPlanCmd(),
 		newSimCmd(),
+		// The server, and its configuration.
+		newServeCmd(),
+		newConfigCmd(),
+		// Clients of a lorafuota server.
+		newDeployCmd(),
+		newStatusCmd(),
+		newListCmd(),
+		newStartCmd(),
+		newCancelCmd(),
+		newLogsCmd(),
+		newInventoryCmd(),
 	)
 	return root
 }

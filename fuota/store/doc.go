@@ -33,7 +33,10 @@
 //	{id}:log             stream, trimmed to about Config.LogCap entries
 //	{id}:lease           string: the owning replica, with a TTL
 //	{id}:tx:<key>        list: the Result of an applied transition, with a TTL
+//	{id}:spec            hash: data, version (a server's own record, see PutSpec)
+//	{id}:image           string: the image the deployment sends
 //	deployments          set of deployment ids (a superset, see ListDeployments)
+//	specs                set of deployment ids with a spec (a superset)
 //	sessioncnt:<deveui>:<fragindex>  string: the last SessionCnt handed out
 //	{mcaddr}:addrs       hash: McAddr (decimal) -> owner
 //	{mcaddr}:owners      hash: owner -> McAddr (decimal)
