@@ -49,8 +49,9 @@ type CreateMulticastGroup struct {
 	McNwkSKey   lorawan.AES128Key
 	DR          int
 	FrequencyHz uint32
-	// Class is "C".
-	Class string
+	// Class is "C" or "B"; PingSlotPeriodicity (0..7) is for class B.
+	Class               string
+	PingSlotPeriodicity uint8
 	// Lane is which of the campaign's groups this is (0 for the first).
 	Lane int
 }

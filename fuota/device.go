@@ -376,19 +376,26 @@ func (s *stepper) sendSessionReq(dev *device, attempts int) error {
 	if s.d.laned() {
 		l = &st.Lanes[dev.Lane]
 	}
+	if st.Cfg.SessionClass == ClassB {
+		return s.send(dev, multicast.DefaultFPort, int(l.McGroupID), &multicast.McClassBSessionReq{
+			Version: max(dev.Ver.Multicast, 1), McGroupID: l.McGroupID, SessionTime: uint32(l.SessionTime), TimeOut: l.TimeOut,
+			Periodicity: st.Cfg.PingSlotPeriodicity, DLFrequency: s.d.plan.FrequencyHz, DR: uint8(s.d.plan.Request.DR),
+		}, attempts)
+	}
 	return s.send(dev, multicast.DefaultFPort, int(l.McGroupID), &multicast.McClassCSessionReq{
 		McGroupID: l.McGroupID, SessionTime: uint32(l.SessionTime), TimeOut: l.TimeOut,
 		DLFrequency: s.d.plan.FrequencyHz, DR: uint8(s.d.plan.Request.DR),
 	}, attempts)
 }
 
-func (s *stepper) sessionAns(dev *device, a *multicast.McClassCSessionAns, rx time.Time) {
+// sessionAns takes a McClassCSessionAns or McClassBSessionAns: a its
+// fields, problem its Err.
+func (s *stepper) sessionAns(dev *device, a *multicast.SessionAns, problem error, rx time.Time) {
 	st := &s.d.st
 	asked := st.SessionTime
 	if s.d.laned() {
 		asked = st.Lanes[dev.Lane].SessionTime
 	}
-	problem := a.Err()
 	if problem == nil {
 		if _, err := multicast.CheckTimeToStart(uint32(asked), clocksync.GPSSeconds(rx), *a.TimeToStart, st.Cfg.TimeToStartTolerance); err != nil {
 			problem = fmt.Errorf("TimeToStart %d s: %w", *a.TimeToStart, err)
@@ -708,6 +715,8 @@ func (s *stepper) command(dev *device, ev Uplink, c applayer.Command) error {
 		idx = int(a.McGroupID)
 	case *multicast.McClassCSessionAns:
 		idx = int(a.McGroupID)
+	case *multicast.McClassBSessionAns:
+		idx = int(a.McGroupID)
 	case *fragmentation.FragSessionSetupAns:
 		idx = int(a.FragIndex)
 	case *fragmentation.FragSessionStatusAns:
@@ -735,7 +744,9 @@ func (s *stepper) command(dev *device, ev Uplink, c applayer.Command) error {
 	case *fragmentation.FragSessionSetupAns:
 		return s.fragSetupAns(dev, a)
 	case *multicast.McClassCSessionAns:
-		s.sessionAns(dev, a, ev.ReceivedAt)
+		s.sessionAns(dev, &a.SessionAns, a.Err(), ev.ReceivedAt)
+	case *multicast.McClassBSessionAns:
+		s.sessionAns(dev, &a.SessionAns, a.Err(), ev.ReceivedAt)
 	case *fragmentation.FragSessionStatusAns:
 		return s.statusAns(dev, a)
 	case *fwmanagement.DevUpgradeImageAns:

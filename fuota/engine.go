@@ -34,9 +34,10 @@ const (
 // Class is a device's LoRaWAN class.
 type Class string
 
-// Device classes. Class B sessions are not implemented yet.
+// Device classes.
 const (
 	ClassA Class = "A"
+	ClassB Class = "B"
 	ClassC Class = "C"
 )
 
@@ -97,6 +98,19 @@ type DeploymentConfig struct {
 	McGroupID uint8
 	// SingleGroup keeps to one group even when lanes would fit.
 	SingleGroup bool
+	// SessionClass is the class of the multicast session: ClassC (the
+	// default) or ClassB, which the devices follow in their ping slots
+	// (TS005 McClassBSessionReq: the start on a beacon boundary, the length
+	// in beacon periods, one session whatever the campaign's length).
+	SessionClass Class
+	// PingSlotPeriodicity is a class B session's ping-slot period, 2^p s
+	// (0..7); nil takes the longest period not above the plan's frame
+	// spacing, so the slots keep up with the pacer.
+	PingSlotPeriodicity *uint8
+	// ClassBMargin is the network server's multicast_class_b_margin: an
+	// item queued on an empty class B group goes in the first ping slot
+	// after now + margin (default 5 s, ChirpStack's).
+	ClassBMargin time.Duration
 	// McAddr is the group's address; nil asks for one with AllocateMcAddr.
 	McAddr *lorawan.DevAddr
 	// McKey is the group key; nil reads 16 bytes from Rand.
@@ -260,6 +274,9 @@ type storedConfig struct {
 	UnicastFrequencyHz   uint32          `json:"unicast_frequency_hz"`
 	UnicastDR            int             `json:"unicast_dr"`
 	SchedulerLatency     time.Duration   `json:"scheduler_latency"`
+	SessionClass         Class           `json:"session_class"`
+	PingSlotPeriodicity  uint8           `json:"ping_slot_periodicity"`
+	ClassBMargin         time.Duration   `json:"class_b_margin"`
 }
 
 type callKind string
@@ -302,6 +319,7 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 			Descriptor: cfg.Descriptor, StatusDelay: cfg.StatusDelay, RebootDelay: cfg.RebootDelay,
 			RebootGrace: cfg.RebootGrace, UnicastSpacing: cfg.UnicastSpacing,
 			UnicastFrequencyHz: cfg.UnicastFrequencyHz, UnicastDR: *cfg.UnicastDR, SchedulerLatency: cfg.SchedulerLatency,
+			SessionClass: cfg.SessionClass, PingSlotPeriodicity: *cfg.PingSlotPeriodicity, ClassBMargin: cfg.ClassBMargin,
 		},
 		Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{}, Timers: map[string]time.Time{},
 	}
@@ -311,6 +329,10 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 		return nil, fmt.Errorf("rand: reading the multicast key: %w", err)
 	}
 	st.Sessions = sessionsOf(cfg.Plan)
+	if cfg.SessionClass == ClassB {
+		// A class B session lasts up to 2^15 beacon periods (48 days).
+		st.Sessions = []sessionFrames{{First: 0, End: cfg.Plan.Frames}}
+	}
 	st.Lanes = []lane{{McGroupID: cfg.McGroupID, McAddr: cfg.McAddr}}
 	if n := len(st.Sessions); n > 1 && !cfg.SingleGroup && int(cfg.McGroupID)+n <= multicast.MaxGroups {
 		for k := 1; k < n; k++ {
@@ -374,6 +396,29 @@ func validate(cfg *DeploymentConfig) error {
 	if cfg.SchedulerLatency == 0 {
 		cfg.SchedulerLatency = DefaultSchedulerLatency
 	}
+	switch cfg.SessionClass {
+	case "":
+		cfg.SessionClass = ClassC
+	case ClassC, ClassB:
+	default:
+		return fmt.Errorf("session_class %q: must be %q or %q", cfg.SessionClass, ClassC, ClassB)
+	}
+	if cfg.ClassBMargin < 0 {
+		return fmt.Errorf("class_b_margin %v: must not be negative", cfg.ClassBMargin)
+	}
+	if cfg.ClassBMargin == 0 {
+		cfg.ClassBMargin = 5 * time.Second
+	}
+	if cfg.PingSlotPeriodicity == nil {
+		var p uint8
+		for p < multicast.MaxPeriodicity && time.Duration(1<<(p+1))*time.Second <= cfg.Plan.FrameSpacing {
+			p++
+		}
+		cfg.PingSlotPeriodicity = &p
+	}
+	if *cfg.PingSlotPeriodicity > multicast.MaxPeriodicity {
+		return fmt.Errorf("ping_slot_periodicity %d: must be 0..%d", *cfg.PingSlotPeriodicity, multicast.MaxPeriodicity)
+	}
 	if cfg.UnicastSpacing == 0 {
 		cfg.UnicastSpacing = 3 * time.Second
 	}
@@ -409,10 +454,10 @@ func validate(cfg *DeploymentConfig) error {
 			return fmt.Errorf("devices[%d].dev_eui %s: listed twice", i, dc.DevEUI)
 		case dc.MACVersion != MAC10x && dc.MACVersion != MAC11:
 			return fmt.Errorf("devices[%d].mac_version %q: must be %q or %q", i, dc.MACVersion, MAC10x, MAC11)
-		case dc.Class != ClassA && dc.Class != ClassC:
-			return fmt.Errorf("devices[%d].class %q: must be %q or %q (class B sessions are not supported yet)", i, dc.Class, ClassA, ClassC)
-		case dc.Class == ClassA && dc.UplinkInterval <= 0:
-			return fmt.Errorf("devices[%d].uplink_interval %v: a class A device needs its uplink interval", i, dc.UplinkInterval)
+		case dc.Class != ClassA && dc.Class != ClassB && dc.Class != ClassC:
+			return fmt.Errorf("devices[%d].class %q: must be %q, %q or %q", i, dc.Class, ClassA, ClassB, ClassC)
+		case dc.Class != ClassC && dc.UplinkInterval <= 0:
+			return fmt.Errorf("devices[%d].uplink_interval %v: a class %s device takes unicasts after its uplinks and needs its uplink interval", i, dc.UplinkInterval, dc.Class)
 		}
 		if v := dc.Versions; v != nil {
 			switch {
@@ -444,7 +489,7 @@ func validate(cfg *DeploymentConfig) error {
 // answerTimeout is how long an answer is awaited: a class A device can only
 // take the downlink on its next uplink and answer on the one after.
 func answerTimeout(r RetryPolicy, dc DeviceConfig) time.Duration {
-	if dc.Class == ClassA {
+	if dc.Class != ClassC {
 		return r.Timeout + 2*dc.UplinkInterval
 	}
 	return r.Timeout

@@ -49,6 +49,7 @@ type fakeDev struct {
 	lastCnt      map[uint8]uint16
 	frags        map[uint8]map[uint16][]byte
 	session      *multicast.McClassCSessionReq
+	classB       *multicast.McClassBSessionReq
 	rebootAt     time.Time
 	fw           uint32
 	seen         map[byte]int
@@ -157,6 +158,18 @@ func (d *fakeDev) answer(t *testing.T, now time.Time, port uint8, c applayer.Com
 		tts := uint32(uint64(c.SessionTime) - now32)
 		a.TimeToStart = &tts
 		d.session = c
+		return a
+	case *multicast.McClassBSessionReq:
+		a := &multicast.McClassBSessionAns{SessionAns: multicast.SessionAns{Version: d.ver.Multicast, McGroupID: c.McGroupID}}
+		now32 := d.gps(now)
+		if uint64(c.SessionTime) <= now32 {
+			a.StartMissed = true
+			return a
+		}
+		tts := uint32(uint64(c.SessionTime) - now32)
+		a.TimeToStart = &tts
+		d.classB = c
+		d.session = &multicast.McClassCSessionReq{McGroupID: c.McGroupID, SessionTime: c.SessionTime, TimeOut: c.TimeOut + 7} // 128·2^T s
 		return a
 	case *clocksync.ForceDeviceResync:
 		if !d.keepClockOff {
@@ -790,7 +803,9 @@ func TestNewDeploymentValidation(t *testing.T) {
 		{"rand", func(c *DeploymentConfig) { c.Rand = bytes.NewReader(nil) }},
 		{"devices[1].dev_eui", func(c *DeploymentConfig) { c.Devices = append(c.Devices, c.Devices[0]) }},
 		{"devices[0].mac_version", func(c *DeploymentConfig) { c.Devices[0].MACVersion = "1.2" }},
-		{"devices[0].class", func(c *DeploymentConfig) { c.Devices[0].Class = "B" }},
+		{"devices[0].class", func(c *DeploymentConfig) { c.Devices[0].Class = "D" }},
+		{"session_class", func(c *DeploymentConfig) { c.SessionClass = "A" }},
+		{"ping_slot_periodicity", func(c *DeploymentConfig) { p := uint8(8); c.PingSlotPeriodicity = &p }},
 		{"devices[0].uplink_interval", func(c *DeploymentConfig) { c.Devices[0].Class = ClassA }},
 		{"devices[0].versions.fragmentation", func(c *DeploymentConfig) {
 			c.Devices[0].Versions = &PackageVersions{Multicast: 1, Fragmentation: 3}
@@ -942,5 +957,35 @@ func TestMcAddrReleased(t *testing.T) {
 	}
 	if count != 1 || released < deleted || deleted < 0 {
 		t.Errorf("ReleaseMcAddr %d times, at action %d; group deleted at %d", count, released, deleted)
+	}
+}
+
+// TestClassBSession checks a class B campaign: McClassBSessionReq on a
+// beacon boundary with the configured periodicity, a class B group, and
+// fragments handed over no faster than the class B margin and a ping period
+// allow.
+func TestClassBSession(t *testing.T) {
+	devs := []*fakeDev{newFakeDev(0, v2), newFakeDev(1, v2)}
+	n := newNet(t, devs)
+	p := uint8(2)
+	d := n.run(testDeployment(t, devs, func(c *DeploymentConfig) {
+		c.SessionClass, c.PingSlotPeriodicity = ClassB, &p
+	}), nil)
+	for _, dev := range devs {
+		if v := n.verdicts[dev.eui]; v.Outcome != Updated {
+			t.Fatalf("%s: %+v", dev.eui, v)
+		}
+		if dev.classB == nil || dev.classB.SessionTime%multicast.BeaconPeriod != 0 || dev.classB.Periodicity != p {
+			t.Errorf("%s: class B request %+v", dev.eui, dev.classB)
+		}
+	}
+	if n.group == nil || n.group.Class != string(ClassB) || n.group.PingSlotPeriodicity != p {
+		t.Errorf("group %+v, want class B, periodicity %d", n.group, p)
+	}
+	least := d.st.Cfg.ClassBMargin + 4*time.Second
+	for i := 1; i < len(n.enqAt); i++ {
+		if gap := n.enqAt[i].Sub(n.enqAt[i-1]); gap < least {
+			t.Fatalf("fragment %d handed over %v after the one before, want ≥ %v", i, gap, least)
+		}
 	}
 }

@@ -81,9 +81,32 @@ type mcState struct {
 
 func gpsTime(s uint64) time.Time { return clocksync.FromGPSSeconds(s) }
 
-func (d *Deployment) sessionEnd() time.Time {
-	end, _ := multicast.ClassCSessionEnd(d.st.SessionTime, d.st.TimeOut) // TimeOut checked in NewDeployment
+func (d *Deployment) sessionEnd() time.Time { return d.sessionEndOf(d.st.SessionTime, d.st.TimeOut) }
+
+// sessionEndOf is when a session of the deployment's class starting at the
+// GPS second start with timeOut ends.
+func (d *Deployment) sessionEndOf(start uint64, timeOut uint8) time.Time {
+	if d.st.Cfg.SessionClass == ClassB {
+		end, _ := multicast.ClassBSessionEnd(start, timeOut) // timeOut ≤ 15
+		return gpsTime(end)
+	}
+	end, _ := multicast.ClassCSessionEnd(start, timeOut)
 	return gpsTime(end)
+}
+
+// sessionTimeOut is the smallest TimeOut of the deployment's class whose
+// session lasts length, at most 15.
+func (d *Deployment) sessionTimeOut(length time.Duration) uint8 {
+	secs := uint64((max(length, time.Second) + time.Second - 1) / time.Second)
+	timeOut, err := multicast.ClassCTimeOut(secs)
+	if d.st.Cfg.SessionClass == ClassB {
+		timeOut, err = multicast.ClassBTimeOut(secs)
+	}
+	if err != nil {
+		// The session carries what fits; the rest waits for the status round.
+		return maxTimeOut
+	}
+	return timeOut
 }
 
 // advance moves the deployment on once the devices allow it.
@@ -190,8 +213,7 @@ func (s *stepper) openSession() error {
 	s.emit(SetTimer{ID: sessionTimerID(timerSessionStart, st.Session), At: gpsTime(st.SessionTime)})
 	if s.d.laned() {
 		for k, l := range st.Lanes {
-			end, _ := multicast.ClassCSessionEnd(l.SessionTime, l.TimeOut)
-			s.emit(SetTimer{ID: sessionTimerID(timerSessionEnd, k), At: gpsTime(end)})
+			s.emit(SetTimer{ID: sessionTimerID(timerSessionEnd, k), At: s.d.sessionEndOf(l.SessionTime, l.TimeOut)})
 			s.log(lorawan.EUI64{}, "session at GPS %d (%s) for 2^%d s", l.SessionTime, gpsTime(l.SessionTime).Format(time.RFC3339), l.TimeOut)
 		}
 		return nil
@@ -220,10 +242,7 @@ func (d *Deployment) layLanes(now time.Time, reqs int) {
 	st.TimeOut = st.Lanes[0].TimeOut
 	last := &st.Lanes[len(st.Lanes)-1]
 	if end, err := d.replayLanes(now, reqs); err == nil {
-		length := end.Sub(gpsTime(last.SessionTime)) + sessionSlack
-		if to, err := multicast.ClassCTimeOut(uint64(max(length, time.Second) / time.Second)); err == nil {
-			last.TimeOut = to
-		}
+		last.TimeOut = d.sessionTimeOut(end.Sub(gpsTime(last.SessionTime)) + sessionSlack)
 	}
 }
 
@@ -264,7 +283,8 @@ func (s *stepper) sessionStart() error {
 		s.emit(CreateMulticastGroup{
 			ActionID: s.newCall(call{Kind: callGroup, Lane: k}), McAddr: *l.McAddr,
 			McAppSKey: multicast.McAppSKey(st.McKey, *l.McAddr), McNwkSKey: multicast.McNwkSKey(st.McKey, *l.McAddr),
-			DR: s.d.plan.Request.DR, FrequencyHz: s.d.plan.FrequencyHz, Class: string(ClassC), Lane: k,
+			DR: s.d.plan.Request.DR, FrequencyHz: s.d.plan.FrequencyHz, Class: string(st.Cfg.SessionClass), Lane: k,
+			PingSlotPeriodicity: st.Cfg.PingSlotPeriodicity,
 		})
 	}
 	return nil
@@ -406,7 +426,8 @@ func (s *stepper) pace() error {
 		return nil
 	}
 	handover := maxTime(t, s.now)
-	end := handover.Add(jitter + a)
+	off := s.d.mcOffset()
+	end := handover.Add(off + jitter + a)
 	if sessEnd := s.d.sessionEnd(); end.After(sessEnd) {
 		s.log(lorawan.EUI64{}, "fragment %d of block %d would end at %v, after the session end %v",
 			mc.N, mc.Block, end.Format(time.RFC3339), sessEnd.Format(time.RFC3339))
@@ -420,7 +441,7 @@ func (s *stepper) pace() error {
 	if err != nil {
 		return fmt.Errorf("fragment %d of block %d: %w", mc.N, mc.Block, err)
 	}
-	if err := s.book(handover.Add(jitter), freq, a); err != nil {
+	if err := s.book(handover.Add(off+jitter), freq, a); err != nil {
 		return fmt.Errorf("fragment %d of block %d: %w", mc.N, mc.Block, err)
 	}
 	s.emit(EnqueueMulticast{ActionID: s.newCall(call{Kind: callEnqueue}), GroupID: group,
@@ -458,7 +479,16 @@ func (s *stepper) fragmentSlot(now time.Time) (time.Time, error) {
 	d := s.d
 	mc := &d.st.Mc
 	freq, a := d.plan.FrequencyHz, d.plan.FrameAirtime
-	from := maxTime(now, d.SessionTime())
+	off := d.mcOffset()
+	from := maxTime(now, d.SessionTime().Add(-off))
+	if d.st.Cfg.SessionClass == ClassB {
+		// Ping slots are not periodic: each fragment is checked on its own.
+		if mc.SessionSent > 0 {
+			from = maxTime(from, mc.LastStart.Add(d.frameSpacing()))
+		}
+		t, err := s.slot(from.Add(off), freq, a)
+		return t.Add(-off), err
+	}
 	if mc.SessionSent == 0 {
 		if tick := d.st.Cfg.SchedulerLatency; tick > 0 {
 			from = from.Truncate(time.Second).Add(tick / 2)
@@ -514,14 +544,38 @@ const lateTolerance = 100 * time.Millisecond
 // in ChirpStack's DELAY mode each further gateway sends one margin after the
 // one before.
 func (d *Deployment) mcJitter() time.Duration {
+	if d.st.Cfg.SessionClass == ClassB {
+		return d.pingPeriod()
+	}
 	g := max(len(d.st.Cfg.Gateways), 1)
 	return d.st.Cfg.SchedulerLatency + time.Duration(g-1)*d.plan.Request.Margin
+}
+
+// mcOffset is how long after its hand-over a fragment goes on air at the
+// earliest: at once for class C; for class B, in the first ping slot after
+// the network server's class B margin (an empty group queue), up to a ping
+// period later (mcJitter).
+func (d *Deployment) mcOffset() time.Duration {
+	if d.st.Cfg.SessionClass == ClassB {
+		return d.st.Cfg.ClassBMargin
+	}
+	return 0
+}
+
+// pingPeriod is the class B session's ping-slot period, 2^p s.
+func (d *Deployment) pingPeriod() time.Duration {
+	return time.Duration(1<<d.st.Cfg.PingSlotPeriodicity) * time.Second
 }
 
 // frameSpacing is the least time between two fragments' hand-overs: the
 // plan's, and a margin per gateway (the rows of one fragment go a margin
 // apart in DELAY mode).
 func (d *Deployment) frameSpacing() time.Duration {
+	if d.st.Cfg.SessionClass == ClassB {
+		// The next fragment is handed over once the last is on air, so the
+		// group queue is empty and the margin applies to each alike.
+		return max(d.plan.FrameSpacing, d.mcOffset()+d.mcJitter()+d.plan.FrameAirtime)
+	}
 	g := max(len(d.st.Cfg.Gateways), 1)
 	return max(d.plan.FrameSpacing, time.Duration(g)*d.plan.Request.Margin)
 }

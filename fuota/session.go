@@ -104,6 +104,9 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 	}
 	for step := time.Duration(0); step <= search; step = nextStep(step, search) {
 		start := first + uint64(step/time.Second)
+		if st.Cfg.SessionClass == ClassB {
+			start = multicast.AlignBeaconUp(start) // TS005 v2: on a beacon boundary
+		}
 		end, err := d.replayFragments(cloneAll(mc), gpsTime(start), frames)
 		if err != nil {
 			return 0, 0, err
@@ -116,13 +119,7 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 			break
 		}
 	}
-	length := bestEnd.Sub(gpsTime(best)) + sessionSlack
-	timeOut, err := multicast.ClassCTimeOut(uint64((length + time.Second - 1) / time.Second))
-	if err != nil {
-		// The session carries what fits; the rest waits for the status round.
-		timeOut = 15
-	}
-	return best, timeOut, nil
+	return best, d.sessionTimeOut(bestEnd.Sub(gpsTime(best)) + sessionSlack), nil
 }
 
 // requestAttempts is how many requests reqs exchanges are expected to take:
@@ -153,8 +150,7 @@ func (d *Deployment) replayLanes(now time.Time, reqs int) (time.Time, error) {
 	jitter, a, spacing := d.mcJitter(), d.plan.FrameAirtime, d.frameSpacing()
 	k := 0
 	laneEnd := func(k int) time.Time {
-		end, _ := multicast.ClassCSessionEnd(st.Lanes[k].SessionTime, st.Lanes[k].TimeOut)
-		return gpsTime(end)
+		return d.sessionEndOf(st.Lanes[k].SessionTime, st.Lanes[k].TimeOut)
 	}
 	from := gpsTime(st.Lanes[0].SessionTime)
 	var last, end time.Time
@@ -268,7 +264,8 @@ func (d *Deployment) replayFragments(ls []ledger, start time.Time, n int) (time.
 	for i := range n {
 		var t time.Time
 		var err error
-		if i == 0 {
+		// In air time: t is the earliest a fragment goes on air.
+		if i == 0 || d.st.Cfg.SessionClass == ClassB {
 			t, err = earliestOn(ls, from, a)
 		} else {
 			t, err = lockedSlot(ls, last, from, a, jitter, d.st.Cfg.SchedulerLatency)

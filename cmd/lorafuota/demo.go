@@ -93,8 +93,8 @@ multicast_class_c_margin, 5 s. The same seed gives the same run.`,
 				return fmt.Errorf("--gateways %d: want at least 1", gateways)
 			}
 			cls := fuota.Class(strings.ToUpper(class))
-			if cls != fuota.ClassA && cls != fuota.ClassC {
-				return fmt.Errorf("--class %q: want A or C (class B sessions are not supported yet)", class)
+			if cls != fuota.ClassA && cls != fuota.ClassB && cls != fuota.ClassC {
+				return fmt.Errorf("--class %q: want A, B or C", class)
 			}
 			if !cmd.Flags().Changed("expected-loss") {
 				req.ExpectedLoss = loss
@@ -145,7 +145,7 @@ multicast_class_c_margin, 5 s. The same seed gives the same run.`,
 	cmd.Flags().Float64Var(&loss, "loss", 0.1, "probability that a device misses a frame from a gateway (simulated)")
 	cmd.Flags().IntVar(&packageVersion, "package-version", 1, "TS004 version the devices speak (1 or 2)")
 	cmd.Flags().IntVar(&gateways, "gateways", 1, "number of gateways; every device hears every gateway")
-	cmd.Flags().StringVar(&class, "class", "C", "device class: C, or A (switched to class C for the session)")
+	cmd.Flags().StringVar(&class, "class", "C", "device class: C; A (switched to class C for the session); B (class A devices following a class B session in their ping slots)")
 	cmd.Flags().StringVar(&stack, "stack", "spec", "device stack profile: spec, loramac-node, stm32cubewl, lora-basics-modem")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of every random choice; the same seed replays the same run")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of the report")

@@ -62,7 +62,7 @@ func TestDemoErrors(t *testing.T) {
 		{[]string{"demo", "--loss", "1"}, "--loss"},
 		{[]string{"demo", "--package-version", "3"}, "--package-version"},
 		{[]string{"demo", "--dr", "7", "--region", "EU868"}, "dr 7"},
-		{[]string{"demo", "--class", "B"}, "--class"},
+		{[]string{"demo", "--class", "D"}, "--class"},
 		{[]string{"demo", "--gateways", "0"}, "--gateways"},
 	} {
 		if out, err := run(t, "", tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {

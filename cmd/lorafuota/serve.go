@@ -13,9 +13,10 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var configPath, redisAddr string
+	var configPath, redisAddr, timeOrigin string
+	var timeScale float64
 	cmd := &cobra.Command{
-		Use:   "serve --config FILE [--redis ADDR|memory]",
+		Use:   "serve --config FILE [--redis ADDR|memory] [--time-scale K --time-origin T]",
 		Short: "Run the FUOTA server: deployments on ChirpStack, its gRPC APIs, metrics",
 		Long: `Run the FUOTA server beside ChirpStack v4: it creates and runs deployments
 (lorafuota's DeploymentService and ChirpStack's FuotaService, on
@@ -25,7 +26,10 @@ the unfinished ones when it starts again, and serves /metrics and /healthz on
 server.http_listen. ` + "`lorafuota config`" + ` prints a commented configuration file.
 
 --redis overrides redis.addr; "memory" runs an embedded Redis whose state is
-lost when the server exits. The environment overrides any key
+lost when the server exits. --time-scale and --time-origin override
+testing.time_scale and testing.time_origin, for tests only: the server's clock
+then runs K times as fast as the wall clock from T, the time of a
+` + "`lorafuota sim serve --time-scale K --time-origin T`" + ` given the same values. The environment overrides any key
 (LORAFUOTA_CHIRPSTACK_API_KEY for chirpstack.api_key, and so on); flags come
 first. It runs until SIGINT or SIGTERM, then stops taking events and calls,
 lets the calls in progress end (server.shutdown_timeout) and stops the
@@ -39,10 +43,18 @@ on standard output are "grpc listening on ADDR" and "http listening on ADDR".`,
 			if configPath == "" {
 				return errors.New("--config: required (`lorafuota config > lorafuota.toml` writes one)")
 			}
-			redisChanged := cmd.Flags().Changed("redis")
+			// Flags come first, then the environment, then the file.
+			flags := map[string]string{}
+			for flag, key := range map[string]string{
+				"redis": "redis.addr", "time-scale": "testing.time_scale", "time-origin": "testing.time_origin",
+			} {
+				if f := cmd.Flags().Lookup(flag); f.Changed {
+					flags[server.EnvName(key)] = f.Value.String()
+				}
+			}
 			env := func(k string) (string, bool) {
-				if redisChanged && k == server.EnvName("redis.addr") {
-					return redisAddr, true
+				if v, ok := flags[k]; ok {
+					return v, true
 				}
 				return os.LookupEnv(k)
 			}
@@ -71,5 +83,7 @@ on standard output are "grpc listening on ADDR" and "http listening on ADDR".`,
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "", "configuration file (TOML); `lorafuota config` prints a default one")
 	f.StringVar(&redisAddr, "redis", "", `Redis address, overriding redis.addr; "memory" for an embedded one (state lost on exit)`)
+	f.Float64Var(&timeScale, "time-scale", 1, "for tests: run the clock K times as fast as the wall clock (testing.time_scale)")
+	f.StringVar(&timeOrigin, "time-origin", "", "for tests: RFC 3339 time the --time-scale speed-up counts from (testing.time_origin; default: the start)")
 	return cmd
 }

@@ -63,6 +63,9 @@ func TestMatrix(t *testing.T) {
 		// restartAfter more in it.
 		restart      fuota.Phase
 		restartAfter time.Duration
+		// classB runs the multicast as a class B session, to class A
+		// devices that take their unicasts after their uplinks.
+		classB bool
 	}{
 		{name: "spec v1", fleets: []fleet{{count: 4, stack: "spec", versions: v1, want: fuota.Updated}}},
 		{name: "spec v2", fleets: []fleet{{count: 4, stack: "spec", versions: v2, want: fuota.Updated}}},
@@ -101,6 +104,8 @@ func TestMatrix(t *testing.T) {
 		{name: "reverts: fail join", behaviour: boot.FailJoin, fleets: []fleet{{count: 3, stack: "spec", versions: v2, want: fuota.Failed, step: fuota.StepVersion, reason: "reverted"}}},
 		// The verdicts of "spec v2", with the server restarted in each
 		// phase: the new runner resumes from the store.
+		{name: "class B session, class A devices", classB: true, fleets: []fleet{{count: 3, stack: "spec", versions: v2, want: fuota.Updated}}},
+		{name: "class B session, 20% loss", classB: true, loss: 0.2, fleets: []fleet{{count: 3, stack: "lora-basics-modem", versions: v2, loss: bernoulli(0.2), want: fuota.Updated}}},
 		{name: "restart in setup", restart: fuota.PhaseSetup, restartAfter: 30 * time.Second, fleets: []fleet{{count: 4, stack: "spec", versions: v2, want: fuota.Updated}}},
 		{name: "restart in session setup", restart: fuota.PhaseSession, restartAfter: 20 * time.Second, fleets: []fleet{{count: 4, stack: "spec", versions: v2, want: fuota.Updated}}},
 		{name: "restart in multicast", restart: fuota.PhaseMulticast, restartAfter: 40 * time.Second, fleets: []fleet{{count: 4, stack: "spec", versions: v2, want: fuota.Updated}}},
@@ -112,7 +117,7 @@ func TestMatrix(t *testing.T) {
 			for i, f := range tc.fleets {
 				sc.Devices = append(sc.Devices, simulator.DeviceGroup{
 					Count: f.count, NamePrefix: fmt.Sprintf("%s-%d-", f.stack, i),
-					DevEUIBase: fmt.Sprintf("70b3d57ed00%02x001", i), Class: "C",
+					DevEUIBase: fmt.Sprintf("70b3d57ed00%02x001", i), Class: deviceClass(tc.classB),
 					Stack: f.stack, Versions: f.versions, Loss: f.loss,
 					ClockOffset: simulator.Duration(f.offset), ClockDriftPPM: f.driftPPM,
 				})
@@ -121,7 +126,16 @@ func TestMatrix(t *testing.T) {
 			oldVersion := running(t, r.net.Devices()[0])
 			newVersion := image.Version{Major: 2}
 			img := r.firmware(newVersion, tc.behaviour, 4096)
-			r.start(r.deployment(img, tc.loss))
+			var mods []func(*fuota.DeploymentConfig)
+			if tc.classB {
+				mods = append(mods, func(c *fuota.DeploymentConfig) {
+					c.SessionClass = fuota.ClassB
+					for i := range c.Devices {
+						c.Devices[i].Class, c.Devices[i].UplinkInterval = fuota.ClassA, simulator.DefaultUplinkInterval
+					}
+				})
+			}
+			r.start(r.deployment(img, tc.loss, mods...))
 			if tc.restart != "" {
 				for start := r.clk.Now(); r.phase() != string(tc.restart); r.runFor(time.Second) {
 					if r.runner.Done() || r.clk.Now().Sub(start) > 6*time.Hour {
@@ -135,7 +149,11 @@ func TestMatrix(t *testing.T) {
 				t.Logf("restart in phase %s at +%s", r.phase(), r.clk.Now().Sub(epoch))
 				r.restart(img)
 			}
-			verdicts := r.finish(6 * time.Hour)
+			limit := 6 * time.Hour
+			if tc.classB {
+				limit = 2 * 24 * time.Hour // class A devices: one exchange per uplink
+			}
+			verdicts := r.finish(limit)
 
 			devs := r.net.Devices()
 			for _, f := range tc.fleets {
@@ -167,4 +185,11 @@ func TestMatrix(t *testing.T) {
 			t.Logf("done at +%s virtual", r.clk.Now().Sub(epoch))
 		})
 	}
+}
+
+func deviceClass(classB bool) string {
+	if classB {
+		return "A"
+	}
+	return "C"
 }

@@ -152,7 +152,7 @@ func (r *rig) applicationID() string {
 }
 
 // deployment plans a campaign of img for every device of the network.
-func (r *rig) deployment(img []byte, loss float64) *fuota.Deployment {
+func (r *rig) deployment(img []byte, loss float64, mods ...func(*fuota.DeploymentConfig)) *fuota.Deployment {
 	r.t.Helper()
 	plan, err := fuota.NewPlan(fuota.PlanRequest{ImageSize: len(img), Region: region.Name("EU868"), DR: 5,
 		ExpectedLoss: loss, Devices: len(r.net.Devices()),
@@ -176,6 +176,9 @@ func (r *rig) deployment(img []byte, loss float64) *fuota.Deployment {
 	}
 	for _, d := range r.net.Devices() {
 		cfg.Devices = append(cfg.Devices, fuota.DeviceConfig{DevEUI: d.DevEUI(), MACVersion: fuota.MAC10x, Class: fuota.ClassC})
+	}
+	for _, m := range mods {
+		m(&cfg)
 	}
 	d, err := fuota.NewDeployment(cfg)
 	if err != nil {

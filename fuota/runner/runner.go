@@ -273,6 +273,7 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 			Name: name, ApplicationID: r.cfg.ApplicationID, Region: r.cfg.Region,
 			McAddr: a.McAddr, McNwkSKey: a.McNwkSKey, McAppSKey: a.McAppSKey,
 			DR: uint8(a.DR), Frequency: a.FrequencyHz,
+			ClassB: a.Class == string(fuota.ClassB), PingSlotPeriodicity: a.PingSlotPeriodicity,
 		})
 		return fuota.Result{ActionID: a.ActionID, Err: err, GroupID: id}, true
 	case fuota.EnqueueMulticast:

@@ -82,8 +82,9 @@ type Config struct {
 	// Devices and Gateways count the simulated field; 0 means 1. Every
 	// gateway hears every device, and every device every gateway.
 	Devices, Gateways int
-	// Class is the devices' class: fuota.ClassC (the default) or
-	// fuota.ClassA (switched to class C for the session).
+	// Class is the devices' class: fuota.ClassC (the default),
+	// fuota.ClassA (switched to class C for the session) or fuota.ClassB
+	// (class A devices that follow a class B session in their ping slots).
 	Class fuota.Class
 	// Stack is the devices' stack profile (simulator/device.ParseProfile);
 	// empty means spec.
@@ -302,8 +303,12 @@ func scenario(cfg Config) (*simulator.Scenario, error) {
 		return nil, fmt.Errorf("campaign: package version %d: want 1 or 2", v)
 	}
 	class := cmp.Or(cfg.Class, fuota.ClassC)
-	if class != fuota.ClassA && class != fuota.ClassC {
-		return nil, fmt.Errorf("campaign: class %q: want %q or %q", class, fuota.ClassA, fuota.ClassC)
+	switch class {
+	case fuota.ClassA, fuota.ClassC:
+	case fuota.ClassB:
+		class = fuota.ClassA // their unicasts follow their uplinks
+	default:
+		return nil, fmt.Errorf("campaign: class %q: want %q, %q or %q", class, fuota.ClassA, fuota.ClassB, fuota.ClassC)
 	}
 	model := "concentratord"
 	if cfg.Plan.DutyCycleModel == dutycycle.OffTime {
@@ -361,6 +366,9 @@ func deployment(cfg Config, plan *fuota.Plan, img []byte, n *simulator.Network) 
 		dc.Gateways = append(dc.Gateways, fuota.GatewayConfig{ID: g.ID().String()})
 	}
 	class := cmp.Or(cfg.Class, fuota.ClassC)
+	if class == fuota.ClassB {
+		dc.SessionClass, class = fuota.ClassB, fuota.ClassA
+	}
 	for _, d := range n.Devices() {
 		c := fuota.DeviceConfig{DevEUI: d.DevEUI(), MACVersion: fuota.MAC10x, Class: class}
 		if class == fuota.ClassA {
