@@ -72,6 +72,12 @@ type AddGateway struct {
 	GatewayID string
 }
 
+// FlushQueue empties a device's queue in the network server. No Result is
+// expected.
+type FlushQueue struct {
+	DevEUI lorawan.EUI64
+}
+
 // ReleaseMcAddr gives back an address AllocateMcAddr handed out, once its
 // group is gone. No Result is expected.
 type ReleaseMcAddr struct {
@@ -127,6 +133,7 @@ func (GetDeviceKeys) action()        {}
 func (NextSessionCnt) action()       {}
 func (AllocateMcAddr) action()       {}
 func (ReleaseMcAddr) action()        {}
+func (FlushQueue) action()           {}
 func (EnqueueUnicast) action()       {}
 func (CreateMulticastGroup) action() {}
 func (AddDevice) action()            {}

@@ -39,6 +39,12 @@ type airState struct {
 	UnicastTimer string `json:"unicast_timer,omitempty"`
 	// Unicasts counts the unicasts entered in the ledgers.
 	Unicasts int `json:"unicasts"`
+	// HoldUntil keeps the outbox shut after a gateway refused a unicast;
+	// Backoff is the hold's length, doubled while refusals keep coming;
+	// Refusals counts them.
+	HoldUntil time.Time     `json:"hold_until"`
+	Backoff   time.Duration `json:"backoff,omitempty"`
+	Refusals  int           `json:"refusals,omitempty"`
 }
 
 type bandFrames struct {
@@ -267,7 +273,7 @@ func (s *stepper) drain() error {
 			return fmt.Errorf("unicast to %s: %w", it.DevEUI, err)
 		}
 		// After the last fragment too (LastEnd is its latest end).
-		from := maxTime(s.now, s.d.st.NextUnicast)
+		from := maxTime(s.now, maxTime(s.d.st.NextUnicast, air.HoldUntil))
 		if !s.d.st.Mc.LastEnd.IsZero() {
 			from = maxTime(from, s.d.st.Mc.LastEnd.Add(s.d.plan.Request.FrameGap))
 		}
@@ -321,4 +327,49 @@ func (s *stepper) unicastTimer(id string) error {
 	}
 	s.d.st.Air.UnicastTimer = ""
 	return s.drain()
+}
+
+// maxHold bounds the outbox's hold after refusals: a sliding window frees
+// itself within the hour.
+const maxHold = 10 * time.Minute
+
+// refused takes a gateway's refusal of a unicast to a class C device: the
+// band holds more than the ledgers know. The device's queue is flushed, so
+// that ChirpStack stops trying the item again at every run (each try another
+// refusal), its request goes back to the outbox, and the outbox holds for the
+// refused frame's off-time, doubled while refusals keep coming within the
+// hold. Refusals of class A and B devices are left to ChirpStack, which sends
+// their items in the device's receive windows.
+func (s *stepper) refused(ev Refused) {
+	dev := s.d.byEUI[ev.DevEUI]
+	if dev == nil || dev.terminal() || dev.Cfg.Class != ClassC {
+		return
+	}
+	air := &s.d.st.Air
+	air.Refusals++
+	p := dev.Pending
+	if p == nil || p.Queued {
+		return // a frame with no answer, or one already taken back
+	}
+	s.emit(FlushQueue{DevEUI: dev.Cfg.DevEUI})
+	a, err := s.d.unicastAirtime(p.Data)
+	if err != nil {
+		s.setErr(err)
+		return
+	}
+	base := a
+	if ls, err := s.d.ledgersFor(s.d.st.Cfg.UnicastFrequencyHz); err == nil && len(ls) > 0 {
+		base = time.Duration(float64(a) / ls[0].l.Limit())
+	}
+	switch {
+	case air.Backoff == 0 || s.now.After(air.HoldUntil.Add(air.Backoff)):
+		air.Backoff = base
+	default:
+		air.Backoff = min(2*air.Backoff, maxHold)
+	}
+	air.HoldUntil = maxTime(air.HoldUntil, s.now.Add(air.Backoff))
+	s.log(dev.Cfg.DevEUI, "gateway refused %s (%s); taken back, unicasts held %v", p.Name, ev.Status, air.Backoff)
+	if err := s.transmit(dev); err != nil {
+		s.setErr(err)
+	}
 }

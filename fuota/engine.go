@@ -568,6 +568,8 @@ func (d *Deployment) Step(now time.Time, ev Event) ([]Action, error) {
 		err = s.timer(ev.ID)
 	case Result:
 		err = s.result(ev)
+	case Refused:
+		s.refused(ev)
 	default:
 		return nil, fmt.Errorf("deployment %s: unknown event %T", d.st.ID, ev)
 	}

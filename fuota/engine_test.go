@@ -293,6 +293,8 @@ type net struct {
 	failAddGateway int
 	// late delays every timer, as the wall clock does.
 	late time.Duration
+	// refuse makes the gateway refuse that many unicasts.
+	refuse int
 }
 
 func newNet(t *testing.T, devs []*fakeDev) *net {
@@ -352,6 +354,12 @@ func (n *net) exec(acts []Action) {
 		switch a := a.(type) {
 		case EnqueueUnicast:
 			n.unicastAt = append(n.unicastAt, n.now)
+			if n.refuse > 0 {
+				// The gateway refuses it; ChirpStack logs DOWNLINK_GATEWAY.
+				n.refuse--
+				n.push(n.now.Add(time.Second), Refused{DevEUI: a.DevEUI, Status: "DUTY_CYCLE_OVERFLOW", At: n.now.Add(time.Second)})
+				continue
+			}
 			dev := n.devs[a.DevEUI]
 			for _, up := range dev.handle(t, n.now, a.FPort, a.Data) {
 				at := n.now.Add(2 * time.Second)
@@ -987,5 +995,36 @@ func TestClassBSession(t *testing.T) {
 		if gap := n.enqAt[i].Sub(n.enqAt[i-1]); gap < least {
 			t.Fatalf("fragment %d handed over %v after the one before, want ≥ %v", i, gap, least)
 		}
+	}
+}
+
+// TestRefusedUnicastTakenBack checks that a unicast a gateway refused is
+// flushed from the network server's queue and sent again once the outbox's
+// hold has passed, doubling the hold while refusals keep coming.
+func TestRefusedUnicastTakenBack(t *testing.T) {
+	devs := []*fakeDev{newFakeDev(0, v2)}
+	n := newNet(t, devs)
+	n.refuse = 2
+	d := n.run(testDeployment(t, devs, nil), nil)
+	if v := n.verdicts[devs[0].eui]; v.Outcome != Updated {
+		t.Fatalf("verdict %+v", v)
+	}
+	flushes := 0
+	for _, a := range n.actions {
+		if _, ok := a.(FlushQueue); ok {
+			flushes++
+		}
+	}
+	if flushes != 2 || d.st.Air.Refusals != 2 {
+		t.Errorf("%d flushes, %d refusals counted; want 2 and 2", flushes, d.st.Air.Refusals)
+	}
+	// The first request, refused twice, went out three times; the hold
+	// after the second refusal is twice the first.
+	if len(n.unicastAt) < 3 {
+		t.Fatalf("%d unicasts", len(n.unicastAt))
+	}
+	first, second := n.unicastAt[1].Sub(n.unicastAt[0]), n.unicastAt[2].Sub(n.unicastAt[1])
+	if first < 10*time.Second || second < 2*first-2*time.Second {
+		t.Errorf("retried after %v, then after %v; want a hold of a frame's off-time, then twice that", first, second)
 	}
 }

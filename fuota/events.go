@@ -59,8 +59,21 @@ type DeviceKeys struct {
 	GenAppKey lorawan.AES128Key
 }
 
-func (Start) event()  {}
-func (Cancel) event() {}
-func (Uplink) event() {}
-func (Timer) event()  {}
-func (Result) event() {}
+// Refused reports that a gateway refused a unicast to the device (ChirpStack's
+// DOWNLINK_GATEWAY log event, with the tx ack status). ChirpStack keeps the
+// item queued and tries it again at every scheduler run, each try another
+// refusal, while the band is full of traffic the engine cannot see (the
+// network server's own MAC downlinks): the engine takes the item back and
+// holds its outbox for a while.
+type Refused struct {
+	DevEUI lorawan.EUI64
+	Status string
+	At     time.Time
+}
+
+func (Refused) event() {}
+func (Start) event()   {}
+func (Cancel) event()  {}
+func (Uplink) event()  {}
+func (Timer) event()   {}
+func (Result) event()  {}

@@ -207,6 +207,14 @@ func (c *Client) EnqueueUnicast(ctx context.Context, devEUI lorawan.EUI64, fPort
 	return resp.GetId(), nil
 }
 
+// FlushQueue removes every item queued for a device.
+func (c *Client) FlushQueue(ctx context.Context, devEUI lorawan.EUI64) error {
+	if _, err := c.Devices.FlushQueue(ctx, &api.FlushDeviceQueueRequest{DevEui: devEUI.String()}); err != nil {
+		return fmt.Errorf("chirpstack: flush the queue of device %s: %w", devEUI, err)
+	}
+	return nil
+}
+
 // MulticastGroup is what CreateMulticastGroup needs to set up a group.
 type MulticastGroup struct {
 	Name          string

@@ -44,6 +44,7 @@ type Executor interface {
 	AddGateway(ctx context.Context, groupID string, gatewayID lorawan.EUI64) error
 	EnqueueMulticast(ctx context.Context, groupID string, fPort uint8, data []byte, expiresAt time.Time) (uint32, error)
 	DeleteMulticastGroup(ctx context.Context, groupID string) error
+	FlushQueue(ctx context.Context, devEUI lorawan.EUI64) error
 }
 
 var _ Executor = (*integration.Client)(nil)
@@ -186,9 +187,15 @@ func (r *Runner) HandleTxAck(context.Context, integration.TxAck) {}
 // yet.
 func (r *Runner) HandleAck(context.Context, integration.Ack) {}
 
-// HandleLog implements integration.Handler; the engine does not take log
-// events yet.
-func (r *Runner) HandleLog(context.Context, integration.Log) {}
+// HandleLog implements integration.Handler: a gateway's refusal of a
+// unicast (DOWNLINK_GATEWAY) goes to the engine; other log events are not
+// the engine's.
+func (r *Runner) HandleLog(ctx context.Context, l integration.Log) {
+	if l.Code != integration.LogDownlinkGateway {
+		return
+	}
+	r.deliver(ctx, fuota.Refused{DevEUI: l.DevEUI, Status: l.Description, At: l.Time})
+}
 
 // deliver steps the deployment with ev, if one is running.
 func (r *Runner) deliver(ctx context.Context, ev fuota.Event) {
@@ -300,6 +307,10 @@ func (r *Runner) exec(ctx context.Context, a fuota.Action) (fuota.Event, bool) {
 			r.log.Warn("add gateway to group", "deployment", r.d.ID(), "gateway", a.GatewayID, "err", err)
 		}
 		return fuota.Result{ActionID: a.ActionID, Err: err}, true
+	case fuota.FlushQueue:
+		if err := x.FlushQueue(ctx, a.DevEUI); err != nil {
+			r.log.Warn("flush device queue", "deployment", r.d.ID(), "dev_eui", a.DevEUI, "err", err)
+		}
 	case fuota.ReleaseMcAddr:
 		if err := r.cfg.Store.ReleaseMcAddr(ctx, a.McAddr, laneOwner(r.d.ID(), a.Lane)); err != nil {
 			r.log.Warn("release multicast address", "deployment", r.d.ID(), "mc_addr", a.McAddr, "err", err)
