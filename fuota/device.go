@@ -242,7 +242,19 @@ func (s *stepper) probed(dev *device, v uint8) error {
 	if dev.Probe++; dev.Probe < len(probeOrder) {
 		return s.sendProbe(dev, 1)
 	}
-	return s.beginKeys(dev)
+	return s.beginBaseline(dev)
+}
+
+// beginBaseline asks a TS006 device which version it runs before anything is
+// set up, when the deployment names the version it installs: a device that
+// already runs it is skipped, and the inventory learns the others' versions.
+func (s *stepper) beginBaseline(dev *device) error {
+	if s.d.st.Cfg.FirmwareVersion == 0 || dev.Ver.FirmwareManagement == 0 {
+		return s.beginKeys(dev)
+	}
+	dev.Step = StepProbe
+	dev.Probe = len(probeOrder)
+	return s.send(dev, fwmanagement.FPort, -1, &fwmanagement.DevVersionReq{}, 1)
 }
 
 func (s *stepper) beginKeys(dev *device) error {
@@ -559,7 +571,15 @@ func (s *stepper) rebootAns(dev *device, a *fwmanagement.DevRebootCountdownAns, 
 	s.emit(SetTimer{ID: devTimerID(dev), At: rx.Add(time.Duration(a.Countdown)*time.Second + s.d.st.Cfg.RebootGrace)})
 }
 
-func (s *stepper) versionAns(dev *device, a *fwmanagement.DevVersionAns) {
+func (s *stepper) versionAns(dev *device, a *fwmanagement.DevVersionAns) error {
+	if dev.Step == StepProbe {
+		dev.Running = a.FWVersion
+		if a.FWVersion == s.d.st.Cfg.FirmwareVersion {
+			s.conclude(dev, Skipped, StepProbe, fmt.Sprintf("already runs version %#08x", a.FWVersion))
+			return nil
+		}
+		return s.beginKeys(dev)
+	}
 	want := s.d.st.Cfg.FirmwareVersion
 	if want == 0 {
 		want = dev.NextVersion
@@ -568,9 +588,10 @@ func (s *stepper) versionAns(dev *device, a *fwmanagement.DevVersionAns) {
 	dev.Running = a.FWVersion
 	if a.FWVersion != want {
 		s.fail(dev, StepVersion, fmt.Sprintf("reverted: the device runs version %#08x after the reboot, expected %#08x", a.FWVersion, want))
-		return
+		return nil
 	}
 	s.conclude(dev, Updated, StepDone, "")
+	return nil
 }
 
 // deviceTimer handles the device's timer: an answer that did not come, or the
@@ -597,6 +618,11 @@ func (s *stepper) deviceTimer(dev *device) error {
 	what := fmt.Sprintf("no %s answer after %d attempts", strings.TrimSuffix(p.Name, "Req"), p.Attempts)
 	switch dev.Step {
 	case StepProbe:
+		if dev.Probe >= len(probeOrder) {
+			// The baseline DevVersionReq: its version stays unknown.
+			s.log(dev.Cfg.DevEUI, "%s; the running version is unknown", what)
+			return s.beginKeys(dev)
+		}
 		if pr := probeOrder[dev.Probe]; pr.fport == clocksync.FPort || pr.fport == fwmanagement.FPort {
 			s.log(dev.Cfg.DevEUI, "%s: %s on FPort %d; taken as absent", pr.name, what, pr.fport)
 			return s.probed(dev, 0)
@@ -754,7 +780,7 @@ func (s *stepper) command(dev *device, ev Uplink, c applayer.Command) error {
 	case *fwmanagement.DevRebootCountdownAns:
 		s.rebootAns(dev, a, ev.ReceivedAt)
 	case *fwmanagement.DevVersionAns:
-		s.versionAns(dev, a)
+		return s.versionAns(dev, a)
 	default:
 		s.log(eui, "%s not handled; ignored", c.Name())
 	}

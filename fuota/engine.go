@@ -172,6 +172,8 @@ const (
 	Received Outcome = "received"
 	Failed   Outcome = "failed"
 	Canceled Outcome = "canceled"
+	// Skipped: the device already runs the version the image installs.
+	Skipped Outcome = "skipped"
 )
 
 // Step names the part of the campaign a device was in.

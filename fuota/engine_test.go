@@ -1028,3 +1028,23 @@ func TestRefusedUnicastTakenBack(t *testing.T) {
 		t.Errorf("retried after %v, then after %v; want a hold of a frame's off-time, then twice that", first, second)
 	}
 }
+
+// TestBaselineVersion checks that, when the deployment names the version it
+// installs, a device already running it is skipped after one DevVersionReq,
+// and the others go on to be updated.
+func TestBaselineVersion(t *testing.T) {
+	done := newFakeDev(0, v2)
+	done.fw = newFW
+	devs := []*fakeDev{done, newFakeDev(1, v2)}
+	n := newNet(t, devs)
+	n.run(testDeployment(t, devs, func(c *DeploymentConfig) { c.FirmwareVersion = newFW }), nil)
+	if v := n.verdicts[done.eui]; v.Outcome != Skipped || v.Step != StepProbe || v.FirmwareVersion != newFW {
+		t.Errorf("device already on the version: %+v, want skipped at probe", v)
+	}
+	if done.mcSet || len(done.setups) != 0 {
+		t.Error("the skipped device was set up anyway")
+	}
+	if v := n.verdicts[devs[1].eui]; v.Outcome != Updated {
+		t.Errorf("other device: %+v", v)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/brocaar/lorawan"
 	"github.com/chirpstack/chirpstack/api/go/v4/common"
 
+	"github.com/lorafuota/lorafuota/clock"
 	"github.com/lorafuota/lorafuota/dutycycle"
 	"github.com/lorafuota/lorafuota/fuota"
 	"github.com/lorafuota/lorafuota/integration"
@@ -35,6 +37,7 @@ type Config struct {
 	Multicast  MulticastConfig  `toml:"multicast"`
 	Campaign   CampaignConfig   `toml:"campaign"`
 	Log        LogConfig        `toml:"log"`
+	Testing    TestingConfig    `toml:"testing"`
 }
 
 // ServerConfig is [server]: the APIs this server offers.
@@ -167,6 +170,60 @@ type LogConfig struct {
 	Format string `toml:"format"`
 }
 
+// TestingConfig is [testing]: options for tests, off by default, never for
+// a server that talks to real devices.
+type TestingConfig struct {
+	// TimeScale runs the server's clock TimeScale times as fast as the wall
+	// clock, counted from TimeOrigin (clock.Scaled); 1, the default, is the
+	// wall clock. It lets a test run the server against `lorafuota sim
+	// serve --time-scale K --time-origin T` with the same K and T, so that
+	// both keep one timeline and a campaign of minutes takes seconds. Every
+	// time of a deployment (timeouts, pacing, session times, lease
+	// renewals) is in the sped-up time; network latency, gRPC deadlines
+	// and Redis expiries are not. Must be at least 1.
+	TimeScale float64 `toml:"time_scale"`
+	// TimeOrigin is the RFC 3339 wall-clock time the speed-up counts from;
+	// empty means the server's start.
+	TimeOrigin string `toml:"time_origin"`
+}
+
+// check validates [testing] and returns the origin, the zero time if none
+// is given.
+func (t *TestingConfig) check() (time.Time, error) {
+	if !(t.TimeScale >= 1) || math.IsInf(t.TimeScale, 1) {
+		return time.Time{}, fmt.Errorf("testing.time_scale %v: must be a finite number of at least 1 (1 is the wall clock)", t.TimeScale)
+	}
+	if t.TimeOrigin == "" {
+		return time.Time{}, nil
+	}
+	origin, err := time.Parse(time.RFC3339Nano, t.TimeOrigin)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("testing.time_origin %q: want an RFC 3339 time such as 2026-05-04T10:00:00Z", t.TimeOrigin)
+	}
+	return origin, nil
+}
+
+// Clock returns the clock [testing] asks for at wall time now: the wall
+// clock, or the wall clock sped up from the origin (now when none is
+// given), which must not be after now.
+func (t *TestingConfig) Clock(now time.Time) (clock.Clock, error) {
+	origin, err := t.check()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case origin.IsZero():
+		origin = now
+	case origin.After(now):
+		return nil, fmt.Errorf("testing.time_origin %s: in the future", t.TimeOrigin)
+	}
+	c, err := clock.Scaled(origin, t.TimeScale)
+	if err != nil {
+		return nil, fmt.Errorf("testing.time_scale: %w", err)
+	}
+	return c, nil
+}
+
 // Duration is a time.Duration written as in Go ("30s", "1m30s").
 type Duration time.Duration
 
@@ -207,7 +264,8 @@ func DefaultConfig() Config {
 			NSMargin: Duration(5 * time.Second), Retries: 3, RetryTimeout: Duration(30 * time.Second),
 			RebootDelay: Duration(time.Minute),
 		},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Testing: TestingConfig{TimeScale: 1},
 	}
 }
 
@@ -321,6 +379,14 @@ block_ack_delay = 0
 level = "info"
 # text or json.
 format = "text"
+
+[testing]
+# For tests only: the server's clock runs time_scale times as fast as the
+# wall clock, counted from time_origin (RFC 3339; "" is the start), to keep
+# the time of ` + "`lorafuota sim serve --time-scale K --time-origin T`" + ` given the
+# same values. 1 is the wall clock; never change it with real devices.
+time_scale = 1.0
+time_origin = ""
 `
 
 // DefaultConfigTOML returns the default configuration as a commented TOML
@@ -557,6 +623,9 @@ func (c *Config) Validate() error {
 	}
 	if !oneOf(c.Log.Format, "text", "json") {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
+	}
+	if _, err := c.Testing.check(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -19,8 +19,10 @@
 //
 // The Manager reads time only from the clock.Clock it is given: clock.Wall
 // under serve, a clock.Virtual in tests, where the whole server runs in
-// virtual time against the simulator. Its own timer (lease renewal, taking
-// over deployments, finishing done ones) runs on that clock.
+// virtual time against the simulator, or, with [testing] time_scale, the
+// wall clock sped up (clock.Scaled) to keep the time of a sped-up `sim
+// serve` in another process. Its own timer (lease renewal, taking over
+// deployments, finishing done ones) runs on that clock.
 //
 // DeploymentService (api/lorafuotapb) is lorafuota's own API and FuotaService
 // is ChirpStack's (api.FuotaService), mapped onto the Manager: a ChirpStack

@@ -418,7 +418,7 @@ func statusToProto(st Status) *pb.DeploymentStatus {
 		CreatedAt: timestamppb.New(st.CreatedAt), Plan: planToProto(st.Plan),
 		DevicesTotal: uint32(p.Devices), Updated: uint32(p.Outcomes[fuota.Updated]),
 		Received: uint32(p.Outcomes[fuota.Received]), Failed: uint32(p.Outcomes[fuota.Failed]),
-		Canceled: uint32(p.Outcomes[fuota.Canceled]), FragmentsSent: uint32(p.FragmentsSent),
+		Canceled: uint32(p.Outcomes[fuota.Canceled]), Skipped: uint32(p.Outcomes[fuota.Skipped]), FragmentsSent: uint32(p.FragmentsSent),
 		FragmentsPlanned: uint32(p.FragmentsPlanned), Error: st.Err,
 	}
 	if !st.UpdatedAt.IsZero() {

@@ -104,6 +104,9 @@ type entry struct {
 	changed   chan struct{}
 	updatedAt time.Time
 	verdicts  map[lorawan.EUI64]verdictNote
+	// verdictsRead is set once verdicts holds every verdict of the log:
+	// for a deployment created here, or once loadVerdicts ran.
+	verdictsRead bool
 	// counted is what of the deployment's progress the metrics have
 	// counted already.
 	counted    progressCount
@@ -684,7 +687,7 @@ func (m *Manager) Create(ctx context.Context, req Request) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	e := &entry{id: sp.ID, sp: sp, changed: make(chan struct{}), verdicts: map[lorawan.EUI64]verdictNote{}}
+	e := &entry{id: sp.ID, sp: sp, changed: make(chan struct{}), verdicts: map[lorawan.EUI64]verdictNote{}, verdictsRead: true}
 	if req.Draft {
 		if len(req.Image) > 0 {
 			if e.plan, err = m.cfg.Defaults.Plan(sp.Options, len(req.Image), max(len(sp.Devices), 1)); err != nil {
@@ -1146,10 +1149,12 @@ func (m *Manager) appendLog(ctx context.Context, id string, e store.LogEntry) {
 func (m *Manager) loadVerdicts(ctx context.Context, e *entry) {
 	const page = 1000
 	notes := map[lorawan.EUI64]verdictNote{}
+	complete := true
 	for after := ""; ; {
 		entries, err := m.st.Log(ctx, e.id, after, page)
 		if err != nil {
 			m.log.Warn("reading a deployment's log", "deployment", e.id, "err", err)
+			complete = false
 			break
 		}
 		for _, le := range entries {
@@ -1170,6 +1175,7 @@ func (m *Manager) loadVerdicts(ctx context.Context, e *entry) {
 			e.verdicts[k] = v
 		}
 	}
+	e.verdictsRead = e.verdictsRead || complete
 	e.mu.Unlock()
 }
 
@@ -1195,8 +1201,13 @@ func (m *Manager) Get(ctx context.Context, id string, devices bool) (Status, err
 
 func (m *Manager) status(ctx context.Context, e *entry, devices bool) (Status, error) {
 	e.mu.Lock()
-	state, r := e.state, e.run
+	state, r, read := e.state, e.run, e.verdictsRead
 	e.mu.Unlock()
+	if devices && state == stateFinished && !read {
+		// Finished before this server started: the devices' firmware
+		// versions and completion times are in the log.
+		m.loadVerdicts(ctx, e)
+	}
 	var v *engineView
 	switch state {
 	case stateRunning:

@@ -308,3 +308,42 @@ func TestManagerSelector(t *testing.T) {
 		t.Fatalf("draft from a selector: %s, %d devices, application %q", describe(st), len(st.Devices), st.ApplicationID)
 	}
 }
+
+// TestManagerReopenFinished opens a Manager on the store of a finished
+// deployment: its devices' firmware versions and completion times, which
+// live in the log, are reported as the first Manager reported them.
+func TestManagerReopenFinished(t *testing.T) {
+	r := newRig(t, scenario(2), 7)
+	a := r.manager("a")
+	r.hear()
+	st, err := a.Create(r.ctx, server.Request{Image: r.firmware(4096), Devices: r.devices(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := r.finish(a, st.ID, 6*time.Hour)
+	r.checkUpdated(before)
+	if err := a.Close(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.unhook("a")
+
+	b := r.manager("b")
+	after, err := b.Get(r.ctx, st.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Done || after.Phase != fuota.PhaseDone {
+		t.Fatalf("reopened: %s", describe(after))
+	}
+	r.checkUpdated(after)
+	if len(after.Devices) != len(before.Devices) {
+		t.Fatalf("%d devices after reopening, %d before", len(after.Devices), len(before.Devices))
+	}
+	for i, d := range after.Devices {
+		was := before.Devices[i]
+		if d.DevEUI != was.DevEUI || d.FirmwareVersion != was.FirmwareVersion || !d.CompletedAt.Equal(was.CompletedAt) {
+			t.Errorf("device %d after reopening: %s firmware %d completed %v; before: %s firmware %d completed %v",
+				i, d.DevEUI, d.FirmwareVersion, d.CompletedAt, was.DevEUI, was.FirmwareVersion, was.CompletedAt)
+		}
+	}
+}

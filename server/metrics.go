@@ -108,7 +108,7 @@ type EventSource interface {
 var metricPhases = []string{"draft", string(fuota.PhaseNew), string(fuota.PhaseSetup), string(fuota.PhaseSession),
 	string(fuota.PhaseMulticast), string(fuota.PhaseStatus), string(fuota.PhaseDone), string(fuota.PhaseCanceled), "remote"}
 
-var metricOutcomes = []fuota.Outcome{fuota.Updated, fuota.Received, fuota.Failed, fuota.Canceled}
+var metricOutcomes = []fuota.Outcome{fuota.Updated, fuota.Received, fuota.Failed, fuota.Canceled, fuota.Skipped}
 
 // collector exposes a Manager and its event sources to Prometheus.
 type collector struct {

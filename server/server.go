@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/lorafuota/lorafuota/clock"
 	"github.com/lorafuota/lorafuota/fuota/store"
 	"github.com/lorafuota/lorafuota/integration"
 )
@@ -26,7 +25,8 @@ import (
 // the start.
 const connectTimeout = 15 * time.Second
 
-// Server is lorafuota serve, put together from a Config on the wall clock.
+// Server is lorafuota serve, put together from a Config on the wall clock
+// (or the sped-up one [testing] asks for).
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
@@ -68,6 +68,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	clk, err := cfg.Testing.Clock(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Testing.TimeScale != 1 {
+		log.Warn("testing.time_scale: the server's clock runs faster than the wall clock; for tests against a simulator only",
+			"time_scale", cfg.Testing.TimeScale, "time_origin", cfg.Testing.TimeOrigin, "now", clk.Now())
 	}
 	s := &Server{cfg: cfg, log: log, stopping: make(chan struct{})}
 	var closers []func()
@@ -117,7 +125,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		owner = host + "-" + strconv.Itoa(os.Getpid()) + "-" + rand.Text()[:6]
 	}
 	s.mgr, err = NewManager(ManagerConfig{
-		Clock: clock.Wall(), Store: s.store, Executor: s.client, Directory: s.client, Logger: log,
+		Clock: clk, Store: s.store, Executor: s.client, Directory: s.client, Logger: log,
 		Owner: owner, LeaseTTL: time.Duration(cfg.Server.LeaseTTL),
 		ApplicationID: cfg.ChirpStack.ApplicationID, Region: cfg.ChirpStack.Region,
 		McAddrPool: store.McAddrPool{Min: pool.Min, Max: pool.Max}, Gateways: cfg.Multicast.Gateways,
@@ -156,7 +164,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		enc, _ := integration.ParseEncoding(m.Encoding) // checked by Validate
 		s.mqtt, err = integration.NewMQTTSource(integration.MQTTConfig{
 			Server: m.Server, Topic: m.Topic, QoS: byte(m.QoS), Encoding: enc, ClientID: m.ClientID,
-			Username: m.Username, Password: m.Password, Filter: filter, Logger: log,
+			Username: m.Username, Password: m.Password, Filter: filter, Logger: log, Now: clk.Now,
 		}, s.mgr)
 		if err != nil {
 			return nil, fmt.Errorf("chirpstack.mqtt: %w", err)
@@ -180,7 +188,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if h := cfg.ChirpStack.HTTPIntegration; h.Enabled {
 		enc, _ := integration.ParseEncoding(h.Encoding)
 		hh, err := integration.NewHTTPHandler(integration.HTTPConfig{
-			Secret: h.Secret, SecretHeader: h.SecretHeader, Encoding: enc, Filter: filter, Logger: log,
+			Secret: h.Secret, SecretHeader: h.SecretHeader, Encoding: enc, Filter: filter, Logger: log, Now: clk.Now,
 		}, s.mgr)
 		if err != nil {
 			return nil, fmt.Errorf("chirpstack.http_integration: %w", err)

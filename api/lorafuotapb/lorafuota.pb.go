@@ -1203,7 +1203,7 @@ type DeviceStatus struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	DevEui string                 `protobuf:"bytes,1,opt,name=dev_eui,json=devEui,proto3" json:"dev_eui,omitempty"`
 	Step   string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
-	// "", "updated", "received", "failed", "canceled".
+	// "", "updated", "received", "failed", "canceled", "skipped".
 	Outcome         string `protobuf:"bytes,3,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	Reason          string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	FirmwareVersion uint32 `protobuf:"varint,5,opt,name=firmware_version,json=firmwareVersion,proto3" json:"firmware_version,omitempty"`
@@ -1299,7 +1299,9 @@ type DeploymentStatus struct {
 	// Set when GetDeploymentRequest.devices or WatchDeploymentRequest.devices.
 	DeviceStatuses []*DeviceStatus `protobuf:"bytes,17,rep,name=device_statuses,json=deviceStatuses,proto3" json:"device_statuses,omitempty"`
 	// The runner's first error, if any.
-	Error         string `protobuf:"bytes,18,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,18,opt,name=error,proto3" json:"error,omitempty"`
+	// Devices that already ran the version the image installs.
+	Skipped       uint32 `protobuf:"varint,19,opt,name=skipped,proto3" json:"skipped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1458,6 +1460,13 @@ func (x *DeploymentStatus) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *DeploymentStatus) GetSkipped() uint32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
 }
 
 type GetLogsRequest struct {
@@ -1945,7 +1954,7 @@ const file_lorafuota_proto_rawDesc = "" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x18\n" +
 	"\aoutcome\x18\x03 \x01(\tR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12)\n" +
-	"\x10firmware_version\x18\x05 \x01(\rR\x0ffirmwareVersion\"\xb8\x05\n" +
+	"\x10firmware_version\x18\x05 \x01(\rR\x0ffirmwareVersion\"\xd2\x05\n" +
 	"\x10DeploymentStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -1967,7 +1976,8 @@ const file_lorafuota_proto_rawDesc = "" +
 	"\rsession_start\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\fsessionStart\x123\n" +
 	"\x06phases\x18\x10 \x03(\v2\x1b.lorafuota.v1.PhaseProgressR\x06phases\x12C\n" +
 	"\x0fdevice_statuses\x18\x11 \x03(\v2\x1a.lorafuota.v1.DeviceStatusR\x0edeviceStatuses\x12\x14\n" +
-	"\x05error\x18\x12 \x01(\tR\x05error\"L\n" +
+	"\x05error\x18\x12 \x01(\tR\x05error\x12\x18\n" +
+	"\askipped\x18\x13 \x01(\rR\askipped\"L\n" +
 	"\x0eGetLogsRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +

@@ -268,9 +268,9 @@ func writeCounts(w io.Writer, st *lorafuotapb.DeploymentStatus) error {
 	// Right-aligned numbers; the two spaces between columns are part of the
 	// cells so that the first column starts at the margin.
 	tw := tabwriter.NewWriter(w, 0, 0, 0, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "devices\t  updated\t  received\t  failed\t  canceled\t  pending\t  fragments sent/planned\t\n")
-	fmt.Fprintf(tw, "%d\t  %d\t  %d\t  %d\t  %d\t  %d\t  %d/%d\t\n", st.GetDevicesTotal(), st.GetUpdated(), st.GetReceived(),
-		st.GetFailed(), st.GetCanceled(), st.GetPending(), st.GetFragmentsSent(), st.GetFragmentsPlanned())
+	fmt.Fprintf(tw, "devices\t  updated\t  received\t  failed\t  canceled\t  skipped\t  pending\t  fragments sent/planned\t\n")
+	fmt.Fprintf(tw, "%d\t  %d\t  %d\t  %d\t  %d\t  %d\t  %d\t  %d/%d\t\n", st.GetDevicesTotal(), st.GetUpdated(), st.GetReceived(),
+		st.GetFailed(), st.GetCanceled(), st.GetSkipped(), st.GetPending(), st.GetFragmentsSent(), st.GetFragmentsPlanned())
 	return tw.Flush()
 }
 

@@ -83,8 +83,8 @@ func TestStatus(t *testing.T) {
 			"deployment     dep-1", "name           night rollout", "phase          multicast",
 			"created        2026-11-25T10:00:00Z", "last change    2026-11-25T10:10:00Z", "session start  2026-11-25T10:05:00Z",
 			"multicast  [##########....................]  34% 120/348 running",
-			"\n\ndevices  updated  received  failed  canceled  pending  fragments sent/planned\n" +
-				"      3        1         0       1         0        1                 120/348\n",
+			"\n\ndevices  updated  received  failed  canceled  skipped  pending  fragments sent/planned\n" +
+				"      3        1         0       1         0        0        1                 120/348\n",
 		}, []string{"DEV_EUI"}},
 		{"devices", []string{"--devices"}, true, []string{
 			"DEV_EUI           STEP       OUTCOME  REASON     FIRMWARE",
