@@ -10,6 +10,7 @@ import (
 
 	"github.com/lorafuota/lorafuota/applayer"
 	"github.com/lorafuota/lorafuota/dutycycle"
+	"github.com/lorafuota/lorafuota/fragmentation"
 	"github.com/lorafuota/lorafuota/region"
 )
 
@@ -292,6 +293,12 @@ func (s *stepper) drain() error {
 		air.Unicasts++
 		air.Outbox = air.Outbox[1:]
 		s.d.st.NextUnicast = t.Add(s.d.st.Cfg.UnicastSpacing)
+		if it.Request && it.FPort == fragmentation.DefaultFPort && len(it.Data) > 0 && it.Data[0] == fragmentation.CIDFragSessionSetup {
+			// The device erases its staging area before it answers: the
+			// next downlink waits for that answer, which a half-duplex
+			// gateway would not hear while it sends.
+			s.d.st.NextUnicast = s.d.st.NextUnicast.Add(eraseAllowance(s.d.plan.Blocks[dev.Block].Size))
+		}
 		if it.Request {
 			s.enqueue(dev)
 		} else {
@@ -327,6 +334,14 @@ func (s *stepper) unicastTimer(id string) error {
 	}
 	s.d.st.Air.UnicastTimer = ""
 	return s.drain()
+}
+
+// eraseAllowance is how long a device may take to erase room for a block of
+// size bytes before it answers FragSessionSetupReq: a second per 32 KiB,
+// above the typical erase of NOR (45 ms per 4 KiB), STM32WL (22 ms per 2 KiB)
+// and nRF52 (85 ms per 4 KiB) flash.
+func eraseAllowance(size int) time.Duration {
+	return time.Duration(size/(32<<10)+1) * time.Second
 }
 
 // maxHold bounds the outbox's hold after refusals: a sliding window frees

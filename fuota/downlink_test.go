@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lorafuota/lorafuota/dutycycle"
+	"github.com/lorafuota/lorafuota/fragmentation"
 	"github.com/lorafuota/lorafuota/region"
 )
 
@@ -103,5 +104,42 @@ func TestUnicastsWaitForTheMulticast(t *testing.T) {
 		if _, ok := a.(EnqueueUnicast); ok && n.actionAt[i].After(first) && n.actionAt[i].Before(last) {
 			t.Errorf("unicast at %v, during the multicast (%v to %v)", n.actionAt[i], first, last)
 		}
+	}
+}
+
+// TestEraseAllowance checks that the unicast after a FragSessionSetupReq
+// waits for the device to erase its staging area and answer.
+func TestEraseAllowance(t *testing.T) {
+	devs := []*fakeDev{newFakeDev(0, v2), newFakeDev(1, v2)}
+	n := newNet(t, devs)
+	// US915 has no duty cycle, so only the spacing and the allowance keep
+	// the unicasts apart.
+	d := n.run(testDeployment(t, devs, func(c *DeploymentConfig) {
+		p, err := NewPlan(PlanRequest{ImageSize: len(c.Image), Region: region.US915, DR: 10, FragmentSize: 50, Redundancy: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Plan, c.Gateways = p, nil
+	}), nil)
+	least := d.st.Cfg.UnicastSpacing + eraseAllowance(d.plan.Blocks[0].Size)
+	checked := 0
+	var prev time.Time
+	setup := false
+	for i, a := range n.actions {
+		u, ok := a.(EnqueueUnicast)
+		if !ok {
+			continue
+		}
+		if setup {
+			if gap := n.actionAt[i].Sub(prev); gap < least {
+				t.Errorf("unicast %v after a FragSessionSetupReq, want ≥ %v", gap, least)
+			}
+			checked++
+		}
+		prev = n.actionAt[i]
+		setup = u.FPort == fragmentation.DefaultFPort && len(u.Data) > 0 && u.Data[0] == fragmentation.CIDFragSessionSetup
+	}
+	if checked == 0 {
+		t.Fatal("no unicast followed a FragSessionSetupReq")
 	}
 }
