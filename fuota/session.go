@@ -83,7 +83,15 @@ func (d *Deployment) scheduleSession(now time.Time, reqs int) (uint64, uint8, er
 			}
 		}
 		if margin == 0 {
-			margin = last.Sub(now) + time.Duration(st.Cfg.Retry.Count+1)*slowest + 10*time.Second
+			// Each retry of the unluckiest device also waits for its turn on
+			// the band: a request's off-time at the channel's duty cycle.
+			turn := st.Cfg.UnicastSpacing
+			if a, err := d.unicastAirtime(make([]byte, sessionReqLen)); err == nil {
+				for _, l := range uni {
+					turn = max(turn, time.Duration(float64(a)/l.l.Limit()))
+				}
+			}
+			margin = last.Sub(now) + time.Duration(st.Cfg.Retry.Count+1)*(slowest+turn) + 10*time.Second
 		}
 	}
 	frames := st.Sessions[st.Session].End - st.Sessions[st.Session].First
