@@ -2,11 +2,14 @@
 // (ARCHITECTURE.md, principle 1): components never call time.Now or
 // time.AfterFunc themselves; they are handed a Clock.
 //
-// Wall is the real clock, used by `lorafuota serve`. Virtual is a
-// deterministic discrete-event loop: time moves only when the loop runs the
-// next event, so a twelve-hour campaign runs as fast as the CPU allows and a
-// run is reproducible from its seed. (*Virtual).RunRealtime drives the same
-// loop against the wall clock, optionally sped up, for `lorafuota sim serve`.
+// Wall is the real clock, used by `lorafuota serve`; Scaled is the wall
+// clock sped up from a given origin, for tests that run the server against a
+// sped-up simulator. Virtual is a deterministic discrete-event loop: time
+// moves only when the loop runs the next event, so a twelve-hour campaign
+// runs as fast as the CPU allows and a run is reproducible from its seed. (*Virtual).RunRealtime drives the same
+// loop against the wall clock, optionally sped up, for `lorafuota sim serve`;
+// RunRealtimeFrom anchors that speed-up at an origin, so that a Virtual and a
+// Scaled clock in another process keep the same time.
 //
 // # Concurrency model of Virtual
 //

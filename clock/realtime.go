@@ -24,8 +24,8 @@ import (
 // time reached; afterwards Step and the Run methods carry on from there. It
 // returns an error at once if scale is not a finite number greater than 0.
 func (c *Virtual) RunRealtime(ctx context.Context, scale float64) error {
-	if !(scale > 0) || math.IsInf(scale, 1) {
-		return fmt.Errorf("clock: real-time scale %v: must be a finite number greater than 0", scale)
+	if err := checkScale(scale); err != nil {
+		return err
 	}
 	c.enter()
 	defer c.leave()
@@ -33,6 +33,52 @@ func (c *Virtual) RunRealtime(ctx context.Context, scale float64) error {
 	c.mu.Lock()
 	c.rt, c.rtWall, c.rtVirt, c.rtScale = true, time.Now(), c.now, scale
 	c.mu.Unlock()
+	return c.runRealtime(ctx)
+}
+
+// RunRealtimeFrom is RunRealtime with the mapping to the wall clock anchored
+// at origin rather than at the call: the virtual time at wall time w is
+// origin + (w − origin)·scale, the Now of Scaled(origin, scale). Two
+// processes given the same origin and scale therefore agree on the time
+// (within their wall clocks' agreement), which is how `lorafuota sim serve`
+// and a `lorafuota serve` sped up by the same factor share one timeline.
+//
+// Events due before the mapped time of the call run at once, in order, as
+// overdue events do. It returns an error at once if scale is not a finite
+// number greater than 0, or if Now is already past the mapped time, since
+// virtual time never goes back: start the clock at or before it
+// (NewVirtual(Scaled(origin, scale).Now()) does).
+func (c *Virtual) RunRealtimeFrom(ctx context.Context, scale float64, origin time.Time) error {
+	if err := checkScale(scale); err != nil {
+		return err
+	}
+	c.enter()
+	defer c.leave()
+
+	origin = origin.Round(0) // the wall clock reading, as in another process
+	c.mu.Lock()
+	virt := int64(origin.Sub(c.base))
+	if mapped := addSat(virt, scaleDuration(time.Since(origin), scale)); c.now > mapped {
+		now := c.base.Add(time.Duration(c.now))
+		c.mu.Unlock()
+		return fmt.Errorf("clock: real-time run from %v at scale %v: Now %v is past the mapped time %v",
+			origin, scale, now, c.base.Add(time.Duration(mapped)))
+	}
+	c.rt, c.rtWall, c.rtVirt, c.rtScale = true, origin, virt, scale
+	c.mu.Unlock()
+	return c.runRealtime(ctx)
+}
+
+func checkScale(scale float64) error {
+	if !(scale > 0) || math.IsInf(scale, 1) {
+		return fmt.Errorf("clock: real-time scale %v: must be a finite number greater than 0", scale)
+	}
+	return nil
+}
+
+// runRealtime is the loop of RunRealtime once real-time mode is set; the
+// caller holds the loop (enter).
+func (c *Virtual) runRealtime(ctx context.Context) error {
 	defer func() {
 		c.mu.Lock()
 		c.current() // keep the time reached, so Now does not step back

@@ -90,6 +90,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"campaign negative", `start_margin = "-1s"`, "campaign.start_margin"},
 		{"log level", `level = "loud"`, "log.level"},
 		{"log format", `format = "xml"`, "log.format"},
+		{"time scale", `time_scale = 0.5`, "testing.time_scale"},
+		{"time origin", `time_origin = "yesterday"`, "testing.time_origin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := edit(t, base, tc.set)
@@ -187,5 +189,32 @@ func TestConfigEnv(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: error %v, want one naming the variable", name, bad, err)
 		}
+	}
+}
+
+// TestTestingClock: [testing] gives the wall clock by default, and the wall
+// clock sped up from the origin otherwise.
+func TestTestingClock(t *testing.T) {
+	now := time.Now()
+	def := server.DefaultConfig()
+	c, err := def.Testing.Clock(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(c.Now()); d < -time.Second || d > time.Second {
+		t.Errorf("default clock is %v off the wall clock", d)
+	}
+	origin := now.Add(-10 * time.Second).UTC()
+	tc := server.TestingConfig{TimeScale: 10, TimeOrigin: origin.Format(time.RFC3339Nano)}
+	if c, err = tc.Clock(now); err != nil {
+		t.Fatal(err)
+	}
+	// 10 s of wall time since the origin are 100 s of the clock's.
+	if got := c.Now().Sub(origin); got < 100*time.Second || got > 110*time.Second {
+		t.Errorf("sped-up clock at origin+%v, want about origin+100s", got)
+	}
+	tc.TimeOrigin = now.Add(time.Minute).Format(time.RFC3339)
+	if _, err := tc.Clock(now); err == nil || !strings.Contains(err.Error(), "testing.time_origin") {
+		t.Errorf("origin in the future: %v, want an error naming testing.time_origin", err)
 	}
 }

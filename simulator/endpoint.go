@@ -8,6 +8,7 @@ import (
 	"github.com/brocaar/lorawan"
 
 	"github.com/lorafuota/lorafuota/clock"
+	"github.com/lorafuota/lorafuota/simulator/device"
 	"github.com/lorafuota/lorafuota/simulator/radio"
 )
 
@@ -128,6 +129,17 @@ func (d *Device) Joined() bool { return d.joined }
 // DevNonce returns the DevNonce of the device's last JoinRequest, 0 if it
 // sent none.
 func (d *Device) DevNonce() uint16 { return d.devNonce }
+
+// logBoot logs what a power-on of the device's application booted: the
+// firmware version it runs, or why it is bricked.
+func (d *Device) logBoot(r device.BootReport) {
+	v, ok := r.Running()
+	if !ok {
+		d.log.Warn("device bricked", "err", r.Err)
+		return
+	}
+	d.log.Info("device booted", "firmware", v.String(), "boots", len(r.Boot))
+}
 
 // uplink is the application's uplink: it goes out at once, unless an OTAA
 // device has no session, when it waits for the join. A reset of the App

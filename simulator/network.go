@@ -73,6 +73,11 @@ type Options struct {
 	Publisher *events.Publisher
 	// Logger logs what every device and the network do; nil discards.
 	Logger *slog.Logger
+	// SigningKey signs the devices' factory firmware, and its public key
+	// is the one their bootloaders trust; nil means an Ed25519 key derived
+	// from Seed. Give one to sign the images of a campaign outside the
+	// simulator (`lorafuota image sign`).
+	SigningKey crypto.Signer
 }
 
 // Network is a simulated LoRaWAN field behind a simulated ChirpStack: the
@@ -252,8 +257,13 @@ func (n *Network) build(opts Options) error {
 		allGWs = append(allGWs, id)
 	}
 
+	// The derived key is drawn even when one is given, so that the other
+	// streams do not depend on it.
 	if n.signer, err = image.GenerateKey(image.Ed25519, streamReader(n.src.Stream("signing-key"))); err != nil {
 		return fmt.Errorf("simulator: signing key: %w", err)
+	}
+	if opts.SigningKey != nil {
+		n.signer = opts.SigningKey
 	}
 	images := map[string][]byte{}
 	addrs := n.src.Stream("devaddr")
@@ -491,6 +501,10 @@ func (n *Network) newApp(d *Device, g *DeviceGroup, img []byte, appKey, genAppKe
 	if g.Stack != "" {
 		stack, _ = device.ParseProfile(g.Stack)
 	}
+	band, err := deviceBand(n.reg)
+	if err != nil {
+		return nil, err
+	}
 	dev, err := device.New(device.Config{
 		Clock: n.clk, Boot: bl, Uplinker: device.UplinkFunc(d.uplink), Rand: n.src, Name: d.eui.String(),
 		Profile: stack,
@@ -498,7 +512,7 @@ func (n *Network) newApp(d *Device, g *DeviceGroup, img []byte, appKey, genAppKe
 			ClockSync: g.Versions.ClockSync, Multicast: g.Versions.Multicast,
 			Fragmentation: g.Versions.Fragmentation, FirmwareManagement: g.Versions.FirmwareManagement,
 		},
-		LoRaWAN11: mac11, AppKey: appKey, GenAppKey: genAppKey, HWVersion: g.HWVersion,
+		LoRaWAN11: mac11, AppKey: appKey, GenAppKey: genAppKey, HWVersion: g.HWVersion, Band: band,
 		RAMBudget:      g.RAMBudget,
 		ClockOffset:    time.Duration(g.ClockOffset),
 		ClockDriftPPM:  g.ClockDriftPPM,
@@ -508,6 +522,7 @@ func (n *Network) newApp(d *Device, g *DeviceGroup, img []byte, appKey, genAppKe
 		// frequencies and data rates; the device's own approximation
 		// (any frequency for a while after an uplink) is turned off.
 		RXWindow: time.Nanosecond,
+		OnBoot:   d.logBoot,
 	})
 	if err != nil {
 		return nil, err
@@ -516,6 +531,26 @@ func (n *Network) newApp(d *Device, g *DeviceGroup, img []byte, appKey, genAppKe
 		return nil, fmt.Errorf("device does not boot: %w", dev.LastBoot().Err)
 	}
 	return DeviceApp{Device: dev, boot: bl}, nil
+}
+
+// deviceBand is what a device of region r can receive, for its checks of the
+// TS005 session requests: the region's frequency range and its highest
+// downlink data rate.
+func deviceBand(r *region.Region) (device.Band, error) {
+	sbs, err := r.SubBands(region.Regulatory)
+	if err != nil || len(sbs) == 0 {
+		return device.Band{}, fmt.Errorf("%s: no frequency range: %v", r.Name(), err)
+	}
+	b := device.Band{MinFrequency: sbs[0].MinHz, MaxFrequency: sbs[0].MaxHz}
+	for _, sb := range sbs[1:] {
+		b.MinFrequency, b.MaxFrequency = min(b.MinFrequency, sb.MinHz), max(b.MaxFrequency, sb.MaxHz)
+	}
+	for _, dr := range r.DataRates() {
+		if dr.Downlink {
+			b.MaxDR = max(b.MaxDR, uint8(dr.Index))
+		}
+	}
+	return b, nil
 }
 
 // Start runs the multicast scheduler and the class C downlink poll on the
@@ -575,7 +610,18 @@ func (n *Network) Run(ctx context.Context) error {
 // fast, until ctx is done, for external clients (`lorafuota sim serve`).
 func (n *Network) RunRealtime(ctx context.Context, scale float64) error {
 	n.Start(ctx)
-	err := n.clk.RunRealtime(ctx, scale)
+	return realtimeErr(n.clk.RunRealtime(ctx, scale))
+}
+
+// RunRealtimeFrom is RunRealtime with virtual time origin + (wall −
+// origin)·scale (clock.Virtual.RunRealtimeFrom), so that a server on
+// clock.Scaled(origin, scale) in another process keeps the same time.
+func (n *Network) RunRealtimeFrom(ctx context.Context, scale float64, origin time.Time) error {
+	n.Start(ctx)
+	return realtimeErr(n.clk.RunRealtimeFrom(ctx, scale, origin))
+}
+
+func realtimeErr(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
@@ -610,7 +656,8 @@ func (n *Network) Gateways() *gateway.Network { return n.gws }
 func (n *Network) Publisher() *events.Publisher { return n.pub }
 
 // SigningKey is the key the devices' bootloaders trust: images signed with
-// it verify on every device of the run. It follows from the seed.
+// it verify on every device of the run. It follows from the seed unless
+// Options.SigningKey gave one.
 func (n *Network) SigningKey() crypto.Signer { return n.signer }
 
 // Seed returns the seed of the run.

@@ -26,15 +26,17 @@ the unfinished ones when it starts again, and serves /metrics and /healthz on
 server.http_listen. ` + "`lorafuota config`" + ` prints a commented configuration file.
 
 --redis overrides redis.addr; "memory" runs an embedded Redis whose state is
-lost when the server exits. --time-scale and --time-origin override
-testing.time_scale and testing.time_origin, for tests only: the server's clock
-then runs K times as fast as the wall clock from T, the time of a
-` + "`lorafuota sim serve --time-scale K --time-origin T`" + ` given the same values. The environment overrides any key
+lost when the server exits. The environment overrides any key
 (LORAFUOTA_CHIRPSTACK_API_KEY for chirpstack.api_key, and so on); flags come
 first. It runs until SIGINT or SIGTERM, then stops taking events and calls,
 lets the calls in progress end (server.shutdown_timeout) and stops the
 deployments, whose state stays in Redis for the next start. The first lines
-on standard output are "grpc listening on ADDR" and "http listening on ADDR".`,
+on standard output are "grpc listening on ADDR" and "http listening on ADDR".
+
+For tests only, --time-scale K and --time-origin T (testing.time_scale and
+testing.time_origin) run the server's clock K times as fast as the wall clock
+from T, the time of a ` + "`lorafuota sim serve --time-scale K --time-origin T`" + `
+given the same values; never with real devices.`,
 		Example: `  lorafuota config > lorafuota.toml   # then set chirpstack.api_key
   lorafuota serve --config lorafuota.toml
   LORAFUOTA_CHIRPSTACK_API_KEY=... lorafuota serve --config lorafuota.toml --redis memory`,

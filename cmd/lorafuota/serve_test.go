@@ -55,6 +55,10 @@ func TestServeErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("[server]\ngrpc_listen = \"nowhere\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	good := filepath.Join(dir, "good.toml")
+	if err := os.WriteFile(good, []byte(server.DefaultConfigTOML()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -63,6 +67,9 @@ func TestServeErrors(t *testing.T) {
 		{"no config", []string{"serve"}, "--config: required"},
 		{"missing file", []string{"serve", "--config", filepath.Join(dir, "none.toml")}, "none.toml"},
 		{"bad key", []string{"serve", "--config", bad}, "server.grpc_listen"},
+		// The flags override [testing], and are checked as the keys are.
+		{"slow time", []string{"serve", "--config", good, "--time-scale", "0.5"}, "testing.time_scale 0.5"},
+		{"bad origin", []string{"serve", "--config", good, "--time-origin", "yesterday"}, "testing.time_origin \"yesterday\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, _, err := execute(t, "", tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -38,20 +38,22 @@ func newSimServeCmd() *cobra.Command {
 	var (
 		scenarioFile, grpcAddr, mqttURL, apiKey, logLevel, encoding string
 		timeOrigin, signingKey                                      string
-		httpURLs                                                    []string
+		httpURLs, httpHeaders                                       []string
 		timeScale                                                   float64
 		seed                                                        uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "serve [--scenario FILE] [--time-scale K [--time-origin T]] [--grpc ADDR] [--mqtt URL] [--http-integration URL] [--api-key KEY] [--signing-key KEY.pem]",
+		Use:   "serve [--scenario FILE] [--time-scale K [--time-origin T]] [--grpc ADDR] [--mqtt URL] [--http-integration URL [--http-header 'Name: value']] [--api-key KEY] [--signing-key KEY.pem]",
 		Short: "Run the simulated network on the wall clock and serve ChirpStack's API",
 		Long: `Run a simulated ChirpStack v4 network on the wall clock (sped up by
 --time-scale) for external clients: the ChirpStack gRPC API on --grpc, with
 bearer-token authentication (--api-key; without it a random key is made and
 printed), and the integration events (up, txack, ack, log) published to an MQTT
-broker (--mqtt) and/or HTTP endpoints (--http-integration), encoded as ChirpStack
-encodes them. The devices are real simulated end devices (TS003/TS004/TS005/
-TS006, flash, bootloader); every uplink and downlink is logged.
+broker (--mqtt) and/or HTTP endpoints (--http-integration, with the headers of
+--http-header, such as the secret of lorafuota serve's HTTP integration),
+encoded as ChirpStack encodes them. The devices are real simulated end devices
+(TS003/TS004/TS005/TS006, flash, bootloader); every uplink and downlink is
+logged.
 
 Without --scenario it runs the built-in default: one tenant, one application,
 one gateway and ten class C devices with LoRaWAN 1.0.x keys, in EU868. Keys not
@@ -104,6 +106,17 @@ on standard output is "listening on ADDR".`,
 			default:
 				return fmt.Errorf("--encoding %q: not json or protobuf", encoding)
 			}
+			if len(httpHeaders) > 0 && len(httpURLs) == 0 {
+				return errors.New("--http-header: only with --http-integration")
+			}
+			headers := map[string]string{}
+			for _, h := range httpHeaders {
+				name, value, ok := strings.Cut(h, ":")
+				if name = strings.TrimSpace(name); !ok || name == "" || strings.ContainsAny(name, " \t") {
+					return fmt.Errorf("--http-header %q: want \"Name: value\"", h)
+				}
+				headers[name] = strings.TrimSpace(value)
+			}
 			sc := simulator.DefaultScenario()
 			if scenarioFile != "" {
 				var err error
@@ -135,7 +148,7 @@ on standard output is "listening on ADDR".`,
 				cfg.MQTT = &events.MQTTConfig{Server: mqttURL, Encoding: enc}
 			}
 			if len(httpURLs) > 0 {
-				cfg.HTTP = []events.HTTPConfig{{URLs: httpURLs, Encoding: enc}}
+				cfg.HTTP = []events.HTTPConfig{{URLs: httpURLs, Encoding: enc, Headers: headers}}
 			}
 			pub, err := events.New(ctx, cfg)
 			if err != nil {
@@ -182,6 +195,7 @@ on standard output is "listening on ADDR".`,
 	f.StringVar(&grpcAddr, "grpc", "127.0.0.1:8080", "address of the ChirpStack gRPC API")
 	f.StringVar(&mqttURL, "mqtt", "", "MQTT broker for the integration events, e.g. tcp://127.0.0.1:1883")
 	f.StringSliceVar(&httpURLs, "http-integration", nil, "URL the integration events are POSTed to (repeatable)")
+	f.StringArrayVar(&httpHeaders, "http-header", nil, `header of every POST to --http-integration, "Name: value" (repeatable), e.g. the secret lorafuota serve's HTTP integration wants`)
 	f.StringVar(&encoding, "encoding", "json", "integration event encoding: json or protobuf")
 	f.StringVar(&apiKey, "api-key", "", "bearer token the API accepts; default: a random one, printed")
 	f.Uint64Var(&seed, "seed", 1, "seed of every random draw (keys, DevAddrs, losses)")

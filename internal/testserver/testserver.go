@@ -1,6 +1,6 @@
-// Package testserver starts the real servers some tests talk to (today
-// mosquitto) as processes of the test's own on free loopback ports, and stops
-// them when the test ends.
+// Package testserver starts the real servers some tests talk to (mosquitto
+// and redis-server) as processes of the test's own on free loopback ports, and
+// stops them when the test ends.
 //
 // Without the binary a test is skipped, except when the environment variable CI
 // is set: CI installs the servers (.ci/run), so a skip there would hide a broken
@@ -44,6 +44,15 @@ func Mosquitto(t testing.TB) *Server {
 	// lets anonymous clients in.
 	return start(t, "mosquitto", "/usr/sbin", "apt-get install mosquitto", func(port string) []string {
 		return []string{"-p", port}
+	})
+}
+
+// Redis starts a Redis server that keeps nothing on disk and returns it; its
+// address is Addr.
+func Redis(t testing.TB) *Server {
+	t.Helper()
+	return start(t, "redis-server", "/usr/bin", "apt-get install redis-server", func(port string) []string {
+		return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
 	})
 }
 

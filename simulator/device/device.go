@@ -98,6 +98,9 @@ type Config struct {
 	HWVersion uint32
 	// App is how the firmware runs after a boot (confirm policy).
 	App boot.App
+	// OnBoot, if not nil, is called with the report of every power-on,
+	// the first (in New) included, once the device runs or is bricked.
+	OnBoot func(BootReport)
 
 	// FragSessions is how many FragIndex values the device supports, 1..4;
 	// 0 means 4.

@@ -101,9 +101,12 @@ func (d *Device) powerOn() {
 	d.lastBoot = rep
 	if rep.Err != nil {
 		d.bricked = rep.Err
-		return
+	} else {
+		d.startPeriodic()
 	}
-	d.startPeriodic()
+	if d.cfg.OnBoot != nil {
+		d.cfg.OnBoot(rep)
+	}
 }
 
 // flashes returns the flash chips of the device's partitions.

@@ -154,3 +154,28 @@ func TestLoRaMacNodeHasNoFirmwareManagement(t *testing.T) {
 		t.Fatalf("answered on FPort 203: %+v", ups)
 	}
 }
+
+// TestOnBoot: the hook sees every power-on, the first included, with the
+// version the device then runs.
+func TestOnBoot(t *testing.T) {
+	var reports []device.BootReport
+	r := newRig(t, rigOptions{tweak: func(c *device.Config) {
+		c.OnBoot = func(rep device.BootReport) { reports = append(reports, rep) }
+	}})
+	if len(reports) != 1 {
+		t.Fatalf("%d boot reports after New, want 1", len(reports))
+	}
+	r.run(time.Minute)
+	r.dev.Reset()
+	if len(reports) != 2 {
+		t.Fatalf("%d boot reports after a reset, want 2", len(reports))
+	}
+	for i, rep := range reports {
+		if v, ok := rep.Running(); !ok || v != (image.Version{Major: 1}) {
+			t.Errorf("report %d: running %v (%v), want 1.0.0", i, v, rep.Err)
+		}
+	}
+	if !reports[1].At.After(reports[0].At) {
+		t.Errorf("the reset's report is at %v, not after the first's %v", reports[1].At, reports[0].At)
+	}
+}
