@@ -291,9 +291,9 @@ func optionsFromProto(o *pb.CampaignOptions) (Options, error) {
 	switch c := strings.ToUpper(o.GetClass()); c {
 	case "", "C":
 	case "B":
-		return out, invalid("options.class", "B: class B sessions are not supported yet")
+		out.SessionClass = fuota.ClassB
 	default:
-		return out, invalid("options.class", "%q: want C", o.GetClass())
+		return out, invalid("options.class", "%q: want C or B", o.GetClass())
 	}
 	switch {
 	case o.GetMcGroupId() > 3:
@@ -355,12 +355,10 @@ func deviceFromProto(field string, d *pb.DeviceSpec) (DeviceRequest, error) {
 	}
 	switch c := strings.ToUpper(d.GetClass()); c {
 	case "":
-	case "A", "C":
+	case "A", "B", "C":
 		out.Class = fuota.Class(c)
-	case "B":
-		return out, invalid(field+".class", "B: class B sessions are not supported yet")
 	default:
-		return out, invalid(field+".class", "%q: want A or C", d.GetClass())
+		return out, invalid(field+".class", "%q: want A, B or C", d.GetClass())
 	}
 	var err error
 	if out.UplinkInterval, err = duration(field+".uplink_interval", d.GetUplinkInterval()); err != nil {

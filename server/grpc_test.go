@@ -262,8 +262,8 @@ func TestGRPCInvalid(t *testing.T) {
 	}{
 		{"bad EUI", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: "zz"}}}, "devices[0].dev_eui"},
 		{"bad MAC version", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev, MacVersion: "2.0"}}}, "devices[0].mac_version"},
-		{"class B device", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev, Class: "B"}}}, "devices[0].class"},
-		{"class B session", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev}}, Options: &pb.CampaignOptions{Class: "B"}}, "options.class"},
+		{"class D device", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev, Class: "D"}}}, "devices[0].class"},
+		{"class A session", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev}}, Options: &pb.CampaignOptions{Class: "A"}}, "options.class"},
 		{"group id", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev}}, Options: &pb.CampaignOptions{McGroupId: 4}}, "options.mc_group_id"},
 		{"block ack delay", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev}}, Options: &pb.CampaignOptions{BlockAckDelay: 8}}, "options.block_ack_delay"},
 		{"data rate", &pb.CreateDeploymentRequest{Image: img, Devices: []*pb.DeviceSpec{{DevEui: dev}}, Options: &pb.CampaignOptions{Dr: proto.Uint32(7)}}, "dr 7"},

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lorafuota/lorafuota/clock"
+	"github.com/lorafuota/lorafuota/fuota"
 	"github.com/lorafuota/lorafuota/server"
 )
 
@@ -31,4 +32,26 @@ func TestManagerLateTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.checkUpdated(r.finish(m, st.ID, 2*time.Hour))
+}
+
+// TestManagerClassBSession runs a deployment whose multicast is a class B
+// session, asked for through the options as the API does.
+func TestManagerClassBSession(t *testing.T) {
+	sc := scenario(2)
+	for i := range sc.DeviceProfiles {
+		sc.DeviceProfiles[i].SupportsClassB = true
+	}
+	r := newRig(t, sc, 7)
+	m := r.manager("a")
+	r.hear()
+	devs := r.devices(2)
+	for i := range devs {
+		devs[i].Class, devs[i].MACVersion = fuota.ClassC, fuota.MAC10x
+	}
+	st, err := m.Create(r.ctx, server.Request{Image: r.firmware(4096), Devices: devs,
+		Options: server.Options{SessionClass: fuota.ClassB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.checkUpdated(r.finish(m, st.ID, 6*time.Hour))
 }

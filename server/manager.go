@@ -808,10 +808,8 @@ func checkDevices(devs []DeviceRequest) error {
 			return invalid(field+".dev_eui", "%s listed twice", d.DevEUI)
 		case d.MACVersion != "" && d.MACVersion != fuota.MAC10x && d.MACVersion != fuota.MAC11:
 			return invalid(field+".mac_version", "%q: want %q or %q", d.MACVersion, fuota.MAC10x, fuota.MAC11)
-		case d.Class == "B":
-			return invalid(field+".class", "B: class B sessions are not supported yet")
-		case d.Class != "" && d.Class != fuota.ClassA && d.Class != fuota.ClassC:
-			return invalid(field+".class", "%q: want A or C", d.Class)
+		case d.Class != "" && d.Class != fuota.ClassA && d.Class != fuota.ClassB && d.Class != fuota.ClassC:
+			return invalid(field+".class", "%q: want A, B or C", d.Class)
 		case d.UplinkInterval < 0:
 			return invalid(field+".uplink_interval", "%v: must not be negative", d.UplinkInterval)
 		}
@@ -971,7 +969,7 @@ func (m *Manager) resolve(ctx context.Context, sp *spec) ([]fuota.DeviceConfig, 
 	out := make([]fuota.DeviceConfig, 0, len(sp.Devices))
 	for i, d := range sp.Devices {
 		field := fmt.Sprintf("devices[%d]", i)
-		complete := d.MACVersion != "" && d.Class != "" && (d.Class != fuota.ClassA || d.UplinkInterval > 0)
+		complete := d.MACVersion != "" && d.Class != "" && (d.Class == fuota.ClassC || d.UplinkInterval > 0)
 		if !complete || sp.ApplicationID == "" && m.cfg.ApplicationID == "" || sp.DeviceProfileID != "" {
 			if dir == nil {
 				if !complete {
@@ -998,7 +996,7 @@ func (m *Manager) resolve(ctx context.Context, sp *spec) ([]fuota.DeviceConfig, 
 					}
 					profiles[dev.DeviceProfileID] = prof
 				}
-				if d, err = fillDevice(field, d, dev, prof); err != nil {
+				if d, err = fillDevice(field, d, dev, prof, sp.Options.SessionClass); err != nil {
 					return nil, err
 				}
 				sp.Devices[i] = d
@@ -1015,8 +1013,9 @@ func (m *Manager) resolve(ctx context.Context, sp *spec) ([]fuota.DeviceConfig, 
 	return out, nil
 }
 
-// fillDevice completes d from ChirpStack's device and profile.
-func fillDevice(field string, d DeviceRequest, dev integration.Device, prof integration.DeviceProfile) (DeviceRequest, error) {
+// fillDevice completes d from ChirpStack's device and profile, for a
+// multicast session of class session.
+func fillDevice(field string, d DeviceRequest, dev integration.Device, prof integration.DeviceProfile, session fuota.Class) (DeviceRequest, error) {
 	if d.MACVersion == "" {
 		switch prof.MACVersion {
 		case "LORAWAN_1_1_0":
@@ -1032,17 +1031,20 @@ func fillDevice(field string, d DeviceRequest, dev integration.Device, prof inte
 		case "C":
 			d.Class = fuota.ClassC
 		case "B":
-			return d, invalid(field+".class", "%s runs class B: class B sessions are not supported yet", d.DevEUI)
+			d.Class = fuota.ClassB
 		default:
 			d.Class = fuota.ClassA
 		}
 	}
-	if d.Class == fuota.ClassA && !prof.SupportsClassC {
-		return d, invalid(field+".class", "%s: class A, and profile %s supports no class C for the session", d.DevEUI, prof.ID)
+	switch {
+	case session == fuota.ClassB && !prof.SupportsClassB:
+		return d, invalid(field+".class", "%s: profile %s supports no class B for the session", d.DevEUI, prof.ID)
+	case session != fuota.ClassB && d.Class != fuota.ClassC && !prof.SupportsClassC:
+		return d, invalid(field+".class", "%s: class %s, and profile %s supports no class C for the session", d.DevEUI, d.Class, prof.ID)
 	}
-	if d.Class == fuota.ClassA && d.UplinkInterval == 0 {
+	if d.Class != fuota.ClassC && d.UplinkInterval == 0 {
 		if prof.UplinkInterval <= 0 {
-			return d, invalid(field+".uplink_interval", "%s: class A, and profile %s has no uplink interval", d.DevEUI, prof.ID)
+			return d, invalid(field+".uplink_interval", "%s: class %s, and profile %s has no uplink interval", d.DevEUI, d.Class, prof.ID)
 		}
 		d.UplinkInterval = prof.UplinkInterval
 	}

@@ -266,7 +266,7 @@ func TestManagerInvalid(t *testing.T) {
 		{"no image", server.Request{Devices: devs}, "image"},
 		{"no devices", server.Request{Image: img}, "devices"},
 		{"device twice", server.Request{Image: img, Devices: []server.DeviceRequest{devs[0], devs[0]}}, "devices[1].dev_eui"},
-		{"class B", server.Request{Image: img, Devices: []server.DeviceRequest{{DevEUI: devs[0].DevEUI, Class: "B"}}}, "devices[0].class"},
+		{"class D", server.Request{Image: img, Devices: []server.DeviceRequest{{DevEUI: devs[0].DevEUI, Class: "D"}}}, "devices[0].class"},
 		{"unknown device", server.Request{Image: img, Devices: []server.DeviceRequest{{DevEUI: unknown}}}, "devices[0].dev_eui " + unknown.String()},
 		{"fragment size", server.Request{Image: img, Devices: devs, Options: server.Options{FragmentSize: 300}}, "fragment_size"},
 		{"both redundancies", server.Request{Image: img, Devices: devs, Options: server.Options{Redundancy: 3, RedundancyPercent: 10}}, "options.redundancy"},

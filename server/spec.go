@@ -84,6 +84,8 @@ type Options struct {
 	BlockAckDelay   uint8           `json:"block_ack_delay,omitempty"`
 	Descriptor      applayer.Bytes4 `json:"descriptor"`
 	RebootDelay     time.Duration   `json:"reboot_delay,omitempty"`
+	// SessionClass is the multicast session's class: "" or C, or B.
+	SessionClass fuota.Class `json:"session_class,omitempty"`
 	// Gateways (EUI-64 hex) carry the multicast; empty takes the
 	// configured ones.
 	Gateways []string `json:"gateways,omitempty"`
@@ -230,6 +232,7 @@ func (d Defaults) deploymentConfig(id string, o Options, plan *fuota.Plan, img [
 		Descriptor:     o.Descriptor,
 		RebootDelay:    cmp.Or(o.RebootDelay, d.RebootDelay),
 		UnicastSpacing: d.UnicastSpacing,
+		SessionClass:   o.SessionClass,
 	}
 	for _, g := range gateways {
 		cfg.Gateways = append(cfg.Gateways, fuota.GatewayConfig{ID: g})
