@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,13 +14,12 @@ import (
 
 	"github.com/brocaar/lorawan"
 	"github.com/chirpstack/chirpstack/api/go/v4/api"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/lorafuota/lorafuota/clock"
 	"github.com/lorafuota/lorafuota/fuota/store"
 	"github.com/lorafuota/lorafuota/image"
 	"github.com/lorafuota/lorafuota/integration"
+	"github.com/lorafuota/lorafuota/internal/inprocess"
 	"github.com/lorafuota/lorafuota/server"
 	"github.com/lorafuota/lorafuota/simulator"
 	"github.com/lorafuota/lorafuota/simulator/boot"
@@ -73,15 +71,7 @@ func newRig(t *testing.T, sc *simulator.Scenario, seed uint64) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ctx, lis) }()
-	client, err := integration.Dial(ctx, integration.ClientConfig{
-		Address: "passthrough:///bufnet", APIKey: apiKey,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			return lis.DialContext(ctx)
-		})},
-	})
+	client, disconnect, err := inprocess.Connect(ctx, n, apiKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +81,8 @@ func newRig(t *testing.T, sc *simulator.Scenario, seed uint64) *rig {
 	}
 	r := &rig{t: t, ctx: ctx, clk: clk, net: n, client: client, store: st, logger: logger, hooks: map[string]*integration.HTTPHandler{}}
 	t.Cleanup(func() {
-		client.Close()
+		disconnect()
 		cancel()
-		<-served
 		_ = n.Close(context.Background())
 		_ = st.Close()
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/brocaar/lorawan"
 	"github.com/chirpstack/chirpstack/api/go/v4/api"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/lorafuota/lorafuota/clock"
 	"github.com/lorafuota/lorafuota/dutycycle"
@@ -23,6 +20,7 @@ import (
 	"github.com/lorafuota/lorafuota/fuota/runner"
 	"github.com/lorafuota/lorafuota/fuota/store"
 	"github.com/lorafuota/lorafuota/integration"
+	"github.com/lorafuota/lorafuota/internal/inprocess"
 	"github.com/lorafuota/lorafuota/region"
 	"github.com/lorafuota/lorafuota/simulator"
 )
@@ -264,15 +262,7 @@ func newQuirkRig(t *testing.T, sc *simulator.Scenario, seed uint64) *quirkRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ctx, lis) }()
-	client, err := integration.Dial(ctx, integration.ClientConfig{
-		Address: "passthrough:///bufnet", APIKey: apiKey,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			return lis.DialContext(ctx)
-		})},
-	})
+	client, disconnect, err := inprocess.Connect(ctx, n, apiKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,9 +271,8 @@ func newQuirkRig(t *testing.T, sc *simulator.Scenario, seed uint64) *quirkRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		client.Close()
+		disconnect()
 		cancel()
-		<-served
 		_ = n.Close(context.Background())
 		_ = st.Close()
 	})

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,8 +22,6 @@ import (
 
 	"github.com/brocaar/lorawan"
 	"github.com/chirpstack/chirpstack/api/go/v4/api"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/lorafuota/lorafuota/clock"
 	"github.com/lorafuota/lorafuota/dutycycle"
@@ -34,6 +31,7 @@ import (
 	"github.com/lorafuota/lorafuota/fuota/store"
 	"github.com/lorafuota/lorafuota/image"
 	"github.com/lorafuota/lorafuota/integration"
+	"github.com/lorafuota/lorafuota/internal/inprocess"
 	"github.com/lorafuota/lorafuota/region"
 	"github.com/lorafuota/lorafuota/simulator"
 	"github.com/lorafuota/lorafuota/simulator/boot"
@@ -190,23 +188,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, fmt.Errorf("campaign: network: %w", err)
 	}
 	defer func() { _ = n.Close(context.Background()) }()
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ctx, lis) }()
-	defer func() {
-		cancel()
-		<-served
-	}()
-	client, err := integration.Dial(ctx, integration.ClientConfig{
-		Address: "passthrough:///bufnet", APIKey: apiKey,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			return lis.DialContext(ctx)
-		})},
-	})
+	client, disconnect, err := inprocess.Connect(ctx, n, apiKey)
 	if err != nil {
-		return nil, fmt.Errorf("campaign: dial the network: %w", err)
+		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	defer client.Close()
+	defer disconnect()
 	st, err := store.Open(ctx, store.Config{Addr: store.Memory})
 	if err != nil {
 		return nil, fmt.Errorf("campaign: store: %w", err)
