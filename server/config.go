@@ -159,6 +159,8 @@ type CampaignConfig struct {
 	UnicastSpacing Duration `toml:"unicast_spacing"`
 	StartMargin    Duration `toml:"start_margin"`
 	RebootDelay    Duration `toml:"reboot_delay"`
+	RebootGrace    Duration `toml:"reboot_grace"`
+	StatusDelay    Duration `toml:"status_delay"`
 	BlockAckDelay  int      `toml:"block_ack_delay"`
 }
 
@@ -262,7 +264,7 @@ func DefaultConfig() Config {
 		Campaign: CampaignConfig{
 			Region: "EU868", DR: 5, ExpectedLoss: 0.1, Target: 0.99, DutyCycleModel: "concentratord",
 			NSMargin: Duration(5 * time.Second), Retries: 3, RetryTimeout: Duration(30 * time.Second),
-			RebootDelay: Duration(time.Minute),
+			RebootDelay: Duration(time.Minute), RebootGrace: Duration(time.Minute), StatusDelay: Duration(10 * time.Second),
 		},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Testing: TestingConfig{TimeScale: 1},
@@ -372,6 +374,10 @@ setup_timeout = "0s"
 unicast_spacing = "0s"
 start_margin = "0s"
 reboot_delay = "1m0s"
+# Time after the reboot before DevVersionReq checks the new version.
+reboot_grace = "1m0s"
+# Wait from the last fragment's end to the status requests.
+status_delay = "10s"
 block_ack_delay = 0
 
 [log]
@@ -724,6 +730,7 @@ func (c *CampaignConfig) Defaults() (Defaults, error) {
 	}{
 		{"ns_margin", c.NSMargin}, {"retry_timeout", c.RetryTimeout}, {"setup_timeout", c.SetupTimeout},
 		{"unicast_spacing", c.UnicastSpacing}, {"start_margin", c.StartMargin}, {"reboot_delay", c.RebootDelay},
+		{"reboot_grace", c.RebootGrace}, {"status_delay", c.StatusDelay},
 	} {
 		if d.v < 0 {
 			return Defaults{}, fmt.Errorf("campaign.%s %v: must not be negative", d.key, time.Duration(d.v))
@@ -735,6 +742,7 @@ func (c *CampaignConfig) Defaults() (Defaults, error) {
 		Retry:        fuota.RetryPolicy{Count: c.Retries, Timeout: time.Duration(c.RetryTimeout)},
 		SetupTimeout: time.Duration(c.SetupTimeout), UnicastSpacing: time.Duration(c.UnicastSpacing),
 		StartMargin: time.Duration(c.StartMargin), RebootDelay: time.Duration(c.RebootDelay),
+		RebootGrace: time.Duration(c.RebootGrace), StatusDelay: time.Duration(c.StatusDelay),
 		BlockAckDelay: uint8(c.BlockAckDelay),
 	}
 	// The planner checks the radio choices together; its messages name

@@ -330,6 +330,8 @@ func optionsFromProto(o *pb.CampaignOptions) (Options, error) {
 		{"options.retry_timeout", o.GetRetryTimeout(), &out.RetryTimeout},
 		{"options.setup_timeout", o.GetSetupTimeout(), &out.SetupTimeout},
 		{"options.reboot_delay", o.GetRebootDelay(), &out.RebootDelay},
+		{"options.reboot_grace", o.GetRebootGrace(), &out.RebootGrace},
+		{"options.status_delay", o.GetStatusDelay(), &out.StatusDelay},
 	} {
 		if *d.dst, err = duration(d.field, d.src); err != nil {
 			return Options{}, err

@@ -84,6 +84,8 @@ type Options struct {
 	BlockAckDelay   uint8           `json:"block_ack_delay,omitempty"`
 	Descriptor      applayer.Bytes4 `json:"descriptor"`
 	RebootDelay     time.Duration   `json:"reboot_delay,omitempty"`
+	RebootGrace     time.Duration   `json:"reboot_grace,omitempty"`
+	StatusDelay     time.Duration   `json:"status_delay,omitempty"`
 	// SessionClass is the multicast session's class: "" or C, or B.
 	SessionClass fuota.Class `json:"session_class,omitempty"`
 	// Gateways (EUI-64 hex) carry the multicast; empty takes the
@@ -108,6 +110,8 @@ type Defaults struct {
 	UnicastSpacing time.Duration
 	StartMargin    time.Duration
 	RebootDelay    time.Duration
+	RebootGrace    time.Duration
+	StatusDelay    time.Duration
 	BlockAckDelay  uint8
 }
 
@@ -214,6 +218,10 @@ func (d Defaults) deploymentConfig(id string, o Options, plan *fuota.Plan, img [
 		return fuota.DeploymentConfig{}, invalid("options.setup_timeout", "%v: must not be negative", o.SetupTimeout)
 	case o.RebootDelay < 0:
 		return fuota.DeploymentConfig{}, invalid("options.reboot_delay", "%v: must not be negative", o.RebootDelay)
+	case o.RebootGrace < 0:
+		return fuota.DeploymentConfig{}, invalid("options.reboot_grace", "%v: must not be negative", o.RebootGrace)
+	case o.StatusDelay < 0:
+		return fuota.DeploymentConfig{}, invalid("options.status_delay", "%v: must not be negative", o.StatusDelay)
 	}
 	var key lorawan.AES128Key
 	if _, err := io.ReadFull(rnd, key[:]); err != nil {
@@ -231,6 +239,8 @@ func (d Defaults) deploymentConfig(id string, o Options, plan *fuota.Plan, img [
 		BlockAckDelay:  cmp.Or(o.BlockAckDelay, d.BlockAckDelay),
 		Descriptor:     o.Descriptor,
 		RebootDelay:    cmp.Or(o.RebootDelay, d.RebootDelay),
+		RebootGrace:    cmp.Or(o.RebootGrace, d.RebootGrace),
+		StatusDelay:    cmp.Or(o.StatusDelay, d.StatusDelay),
 		UnicastSpacing: d.UnicastSpacing,
 		SessionClass:   o.SessionClass,
 	}

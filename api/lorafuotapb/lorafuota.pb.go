@@ -63,7 +63,11 @@ type CampaignOptions struct {
 	RebootDelay *durationpb.Duration `protobuf:"bytes,17,opt,name=reboot_delay,json=rebootDelay,proto3" json:"reboot_delay,omitempty"`
 	// Gateways that carry the multicast (EUI-64, hex); empty lets the server
 	// use the configured ones.
-	GatewayIds    []string `protobuf:"bytes,18,rep,name=gateway_ids,json=gatewayIds,proto3" json:"gateway_ids,omitempty"`
+	GatewayIds []string `protobuf:"bytes,18,rep,name=gateway_ids,json=gatewayIds,proto3" json:"gateway_ids,omitempty"`
+	// Time after the reboot before DevVersionReq checks the new version.
+	RebootGrace *durationpb.Duration `protobuf:"bytes,19,opt,name=reboot_grace,json=rebootGrace,proto3" json:"reboot_grace,omitempty"`
+	// Wait from the last fragment's end to the status requests.
+	StatusDelay   *durationpb.Duration `protobuf:"bytes,20,opt,name=status_delay,json=statusDelay,proto3" json:"status_delay,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,6 +224,20 @@ func (x *CampaignOptions) GetRebootDelay() *durationpb.Duration {
 func (x *CampaignOptions) GetGatewayIds() []string {
 	if x != nil {
 		return x.GatewayIds
+	}
+	return nil
+}
+
+func (x *CampaignOptions) GetRebootGrace() *durationpb.Duration {
+	if x != nil {
+		return x.RebootGrace
+	}
+	return nil
+}
+
+func (x *CampaignOptions) GetStatusDelay() *durationpb.Duration {
+	if x != nil {
+		return x.StatusDelay
 	}
 	return nil
 }
@@ -1844,7 +1862,7 @@ var File_lorafuota_proto protoreflect.FileDescriptor
 
 const file_lorafuota_proto_rawDesc = "" +
 	"\n" +
-	"\x0florafuota.proto\x12\florafuota.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x05\n" +
+	"\x0florafuota.proto\x12\florafuota.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x06\n" +
 	"\x0fCampaignOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x13\n" +
 	"\x02dr\x18\x02 \x01(\rH\x00R\x02dr\x88\x01\x01\x12!\n" +
@@ -1868,7 +1886,9 @@ const file_lorafuota_proto_rawDesc = "" +
 	"\x0fblock_ack_delay\x18\x10 \x01(\rR\rblockAckDelay\x12<\n" +
 	"\freboot_delay\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\vrebootDelay\x12\x1f\n" +
 	"\vgateway_ids\x18\x12 \x03(\tR\n" +
-	"gatewayIdsB\x05\n" +
+	"gatewayIds\x12<\n" +
+	"\freboot_grace\x18\x13 \x01(\v2\x19.google.protobuf.DurationR\vrebootGrace\x12<\n" +
+	"\fstatus_delay\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\vstatusDelayB\x05\n" +
 	"\x03_dr\"\x7f\n" +
 	"\vPlanRequest\x12\x1d\n" +
 	"\n" +
@@ -2066,54 +2086,56 @@ var file_lorafuota_proto_depIdxs = []int32{
 	26, // 1: lorafuota.v1.CampaignOptions.retry_timeout:type_name -> google.protobuf.Duration
 	26, // 2: lorafuota.v1.CampaignOptions.setup_timeout:type_name -> google.protobuf.Duration
 	26, // 3: lorafuota.v1.CampaignOptions.reboot_delay:type_name -> google.protobuf.Duration
-	0,  // 4: lorafuota.v1.PlanRequest.options:type_name -> lorafuota.v1.CampaignOptions
-	3,  // 5: lorafuota.v1.PlanResponse.plan:type_name -> lorafuota.v1.Plan
-	26, // 6: lorafuota.v1.Plan.frame_airtime:type_name -> google.protobuf.Duration
-	4,  // 7: lorafuota.v1.Plan.blocks:type_name -> lorafuota.v1.BlockPlan
-	26, // 8: lorafuota.v1.Plan.airtime:type_name -> google.protobuf.Duration
-	26, // 9: lorafuota.v1.Plan.lower_bound:type_name -> google.protobuf.Duration
-	26, // 10: lorafuota.v1.BlockPlan.duration:type_name -> google.protobuf.Duration
-	26, // 11: lorafuota.v1.DeviceSpec.uplink_interval:type_name -> google.protobuf.Duration
-	24, // 12: lorafuota.v1.DeviceSelector.tags:type_name -> lorafuota.v1.DeviceSelector.TagsEntry
-	5,  // 13: lorafuota.v1.CreateDeploymentRequest.devices:type_name -> lorafuota.v1.DeviceSpec
-	6,  // 14: lorafuota.v1.CreateDeploymentRequest.selector:type_name -> lorafuota.v1.DeviceSelector
-	0,  // 15: lorafuota.v1.CreateDeploymentRequest.options:type_name -> lorafuota.v1.CampaignOptions
-	3,  // 16: lorafuota.v1.CreateDeploymentResponse.plan:type_name -> lorafuota.v1.Plan
-	17, // 17: lorafuota.v1.ListDeploymentsResponse.deployments:type_name -> lorafuota.v1.DeploymentStatus
-	27, // 18: lorafuota.v1.DeploymentStatus.created_at:type_name -> google.protobuf.Timestamp
-	27, // 19: lorafuota.v1.DeploymentStatus.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 20: lorafuota.v1.DeploymentStatus.plan:type_name -> lorafuota.v1.Plan
-	27, // 21: lorafuota.v1.DeploymentStatus.session_start:type_name -> google.protobuf.Timestamp
-	15, // 22: lorafuota.v1.DeploymentStatus.phases:type_name -> lorafuota.v1.PhaseProgress
-	16, // 23: lorafuota.v1.DeploymentStatus.device_statuses:type_name -> lorafuota.v1.DeviceStatus
-	27, // 24: lorafuota.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
-	25, // 25: lorafuota.v1.LogEntry.fields:type_name -> lorafuota.v1.LogEntry.FieldsEntry
-	19, // 26: lorafuota.v1.GetLogsResponse.entries:type_name -> lorafuota.v1.LogEntry
-	27, // 27: lorafuota.v1.InventoryEntry.seen_at:type_name -> google.protobuf.Timestamp
-	22, // 28: lorafuota.v1.ListInventoryResponse.entries:type_name -> lorafuota.v1.InventoryEntry
-	1,  // 29: lorafuota.v1.DeploymentService.Plan:input_type -> lorafuota.v1.PlanRequest
-	7,  // 30: lorafuota.v1.DeploymentService.CreateDeployment:input_type -> lorafuota.v1.CreateDeploymentRequest
-	9,  // 31: lorafuota.v1.DeploymentService.StartDeployment:input_type -> lorafuota.v1.StartDeploymentRequest
-	10, // 32: lorafuota.v1.DeploymentService.GetDeployment:input_type -> lorafuota.v1.GetDeploymentRequest
-	11, // 33: lorafuota.v1.DeploymentService.ListDeployments:input_type -> lorafuota.v1.ListDeploymentsRequest
-	13, // 34: lorafuota.v1.DeploymentService.CancelDeployment:input_type -> lorafuota.v1.CancelDeploymentRequest
-	14, // 35: lorafuota.v1.DeploymentService.WatchDeployment:input_type -> lorafuota.v1.WatchDeploymentRequest
-	18, // 36: lorafuota.v1.DeploymentService.GetLogs:input_type -> lorafuota.v1.GetLogsRequest
-	21, // 37: lorafuota.v1.DeploymentService.ListInventory:input_type -> lorafuota.v1.ListInventoryRequest
-	2,  // 38: lorafuota.v1.DeploymentService.Plan:output_type -> lorafuota.v1.PlanResponse
-	8,  // 39: lorafuota.v1.DeploymentService.CreateDeployment:output_type -> lorafuota.v1.CreateDeploymentResponse
-	17, // 40: lorafuota.v1.DeploymentService.StartDeployment:output_type -> lorafuota.v1.DeploymentStatus
-	17, // 41: lorafuota.v1.DeploymentService.GetDeployment:output_type -> lorafuota.v1.DeploymentStatus
-	12, // 42: lorafuota.v1.DeploymentService.ListDeployments:output_type -> lorafuota.v1.ListDeploymentsResponse
-	17, // 43: lorafuota.v1.DeploymentService.CancelDeployment:output_type -> lorafuota.v1.DeploymentStatus
-	17, // 44: lorafuota.v1.DeploymentService.WatchDeployment:output_type -> lorafuota.v1.DeploymentStatus
-	20, // 45: lorafuota.v1.DeploymentService.GetLogs:output_type -> lorafuota.v1.GetLogsResponse
-	23, // 46: lorafuota.v1.DeploymentService.ListInventory:output_type -> lorafuota.v1.ListInventoryResponse
-	38, // [38:47] is the sub-list for method output_type
-	29, // [29:38] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	26, // 4: lorafuota.v1.CampaignOptions.reboot_grace:type_name -> google.protobuf.Duration
+	26, // 5: lorafuota.v1.CampaignOptions.status_delay:type_name -> google.protobuf.Duration
+	0,  // 6: lorafuota.v1.PlanRequest.options:type_name -> lorafuota.v1.CampaignOptions
+	3,  // 7: lorafuota.v1.PlanResponse.plan:type_name -> lorafuota.v1.Plan
+	26, // 8: lorafuota.v1.Plan.frame_airtime:type_name -> google.protobuf.Duration
+	4,  // 9: lorafuota.v1.Plan.blocks:type_name -> lorafuota.v1.BlockPlan
+	26, // 10: lorafuota.v1.Plan.airtime:type_name -> google.protobuf.Duration
+	26, // 11: lorafuota.v1.Plan.lower_bound:type_name -> google.protobuf.Duration
+	26, // 12: lorafuota.v1.BlockPlan.duration:type_name -> google.protobuf.Duration
+	26, // 13: lorafuota.v1.DeviceSpec.uplink_interval:type_name -> google.protobuf.Duration
+	24, // 14: lorafuota.v1.DeviceSelector.tags:type_name -> lorafuota.v1.DeviceSelector.TagsEntry
+	5,  // 15: lorafuota.v1.CreateDeploymentRequest.devices:type_name -> lorafuota.v1.DeviceSpec
+	6,  // 16: lorafuota.v1.CreateDeploymentRequest.selector:type_name -> lorafuota.v1.DeviceSelector
+	0,  // 17: lorafuota.v1.CreateDeploymentRequest.options:type_name -> lorafuota.v1.CampaignOptions
+	3,  // 18: lorafuota.v1.CreateDeploymentResponse.plan:type_name -> lorafuota.v1.Plan
+	17, // 19: lorafuota.v1.ListDeploymentsResponse.deployments:type_name -> lorafuota.v1.DeploymentStatus
+	27, // 20: lorafuota.v1.DeploymentStatus.created_at:type_name -> google.protobuf.Timestamp
+	27, // 21: lorafuota.v1.DeploymentStatus.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 22: lorafuota.v1.DeploymentStatus.plan:type_name -> lorafuota.v1.Plan
+	27, // 23: lorafuota.v1.DeploymentStatus.session_start:type_name -> google.protobuf.Timestamp
+	15, // 24: lorafuota.v1.DeploymentStatus.phases:type_name -> lorafuota.v1.PhaseProgress
+	16, // 25: lorafuota.v1.DeploymentStatus.device_statuses:type_name -> lorafuota.v1.DeviceStatus
+	27, // 26: lorafuota.v1.LogEntry.time:type_name -> google.protobuf.Timestamp
+	25, // 27: lorafuota.v1.LogEntry.fields:type_name -> lorafuota.v1.LogEntry.FieldsEntry
+	19, // 28: lorafuota.v1.GetLogsResponse.entries:type_name -> lorafuota.v1.LogEntry
+	27, // 29: lorafuota.v1.InventoryEntry.seen_at:type_name -> google.protobuf.Timestamp
+	22, // 30: lorafuota.v1.ListInventoryResponse.entries:type_name -> lorafuota.v1.InventoryEntry
+	1,  // 31: lorafuota.v1.DeploymentService.Plan:input_type -> lorafuota.v1.PlanRequest
+	7,  // 32: lorafuota.v1.DeploymentService.CreateDeployment:input_type -> lorafuota.v1.CreateDeploymentRequest
+	9,  // 33: lorafuota.v1.DeploymentService.StartDeployment:input_type -> lorafuota.v1.StartDeploymentRequest
+	10, // 34: lorafuota.v1.DeploymentService.GetDeployment:input_type -> lorafuota.v1.GetDeploymentRequest
+	11, // 35: lorafuota.v1.DeploymentService.ListDeployments:input_type -> lorafuota.v1.ListDeploymentsRequest
+	13, // 36: lorafuota.v1.DeploymentService.CancelDeployment:input_type -> lorafuota.v1.CancelDeploymentRequest
+	14, // 37: lorafuota.v1.DeploymentService.WatchDeployment:input_type -> lorafuota.v1.WatchDeploymentRequest
+	18, // 38: lorafuota.v1.DeploymentService.GetLogs:input_type -> lorafuota.v1.GetLogsRequest
+	21, // 39: lorafuota.v1.DeploymentService.ListInventory:input_type -> lorafuota.v1.ListInventoryRequest
+	2,  // 40: lorafuota.v1.DeploymentService.Plan:output_type -> lorafuota.v1.PlanResponse
+	8,  // 41: lorafuota.v1.DeploymentService.CreateDeployment:output_type -> lorafuota.v1.CreateDeploymentResponse
+	17, // 42: lorafuota.v1.DeploymentService.StartDeployment:output_type -> lorafuota.v1.DeploymentStatus
+	17, // 43: lorafuota.v1.DeploymentService.GetDeployment:output_type -> lorafuota.v1.DeploymentStatus
+	12, // 44: lorafuota.v1.DeploymentService.ListDeployments:output_type -> lorafuota.v1.ListDeploymentsResponse
+	17, // 45: lorafuota.v1.DeploymentService.CancelDeployment:output_type -> lorafuota.v1.DeploymentStatus
+	17, // 46: lorafuota.v1.DeploymentService.WatchDeployment:output_type -> lorafuota.v1.DeploymentStatus
+	20, // 47: lorafuota.v1.DeploymentService.GetLogs:output_type -> lorafuota.v1.GetLogsResponse
+	23, // 48: lorafuota.v1.DeploymentService.ListInventory:output_type -> lorafuota.v1.ListInventoryResponse
+	40, // [40:49] is the sub-list for method output_type
+	31, // [31:40] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_lorafuota_proto_init() }

@@ -33,6 +33,7 @@ type deployFlags struct {
 	frequency, fragmentSize, redundancy               uint32
 	expectedLoss, target                              float64
 	nsMargin, retryTimeout, setupTimeout, rebootDelay time.Duration
+	rebootGrace, statusDelay                          time.Duration
 	mcGroupID, firmwareVersion, retryCount, ackDelay  uint32
 	gateways                                          []string
 
@@ -66,6 +67,8 @@ func (f *deployFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.setupTimeout, "setup-timeout", 0, "bound of the setup phase; devices not ready by then are left out")
 	fl.Uint32Var(&f.ackDelay, "block-ack-delay", 0, "TS004 BlockAckDelay, 0..7")
 	fl.DurationVar(&f.rebootDelay, "reboot-delay", 0, "DevRebootCountdownReq countdown")
+	fl.DurationVar(&f.rebootGrace, "reboot-grace", 0, "time after the reboot before DevVersionReq checks the new version")
+	fl.DurationVar(&f.statusDelay, "status-delay", 0, "wait from the last fragment's end to the status requests")
 
 	fl.BoolVar(&f.auto, "auto", false, "take every radio choice from the devices and the network")
 	fl.StringVar(&f.name, "name", "", "name of the deployment, for people")
@@ -421,6 +424,8 @@ func (f *deployFlags) options(cmd *cobra.Command) (*lorafuotapb.CampaignOptions,
 		{"retry-timeout", f.retryTimeout, &o.RetryTimeout},
 		{"setup-timeout", f.setupTimeout, &o.SetupTimeout},
 		{"reboot-delay", f.rebootDelay, &o.RebootDelay},
+		{"reboot-grace", f.rebootGrace, &o.RebootGrace},
+		{"status-delay", f.statusDelay, &o.StatusDelay},
 	} {
 		if !changed(d.flag) {
 			continue

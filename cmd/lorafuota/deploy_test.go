@@ -71,7 +71,8 @@ func TestDeployRequest(t *testing.T) {
 			"--expected-loss", "0.15", "--target", "0.999", "--class", "b", "--duty-cycle-model", "basic-station",
 			"--ns-margin", "5s", "--mc-group-id", "3", "--firmware-version", "7",
 			"--gateway", "0016C001F0000001", "--gateway", "0016c001f0000002",
-			"--retry-count", "4", "--retry-timeout", "1m", "--setup-timeout", "2h", "--block-ack-delay", "7", "--reboot-delay", "30s"},
+			"--retry-count", "4", "--retry-timeout", "1m", "--setup-timeout", "2h", "--block-ack-delay", "7", "--reboot-delay", "30s",
+			"--reboot-grace", "45s", "--status-delay", "20s"},
 			&lorafuotapb.CreateDeploymentRequest{
 				Devices: []*lorafuotapb.DeviceSpec{{DevEui: "70b3d57ed0000001"}},
 				Options: &lorafuotapb.CampaignOptions{
@@ -81,6 +82,7 @@ func TestDeployRequest(t *testing.T) {
 					GatewayIds: []string{"0016c001f0000001", "0016c001f0000002"},
 					RetryCount: 4, RetryTimeout: durationpb.New(time.Minute), SetupTimeout: durationpb.New(2 * time.Hour),
 					BlockAckDelay: 7, RebootDelay: durationpb.New(30 * time.Second),
+					RebootGrace: durationpb.New(45 * time.Second), StatusDelay: durationpb.New(20 * time.Second),
 				},
 			}},
 	}
