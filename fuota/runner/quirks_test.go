@@ -375,11 +375,10 @@ func TestQuirks(t *testing.T) {
 					c.ideal("Basic Station dropped %d of the engine's unicasts (no tx ack); ChirpStack sent them again later", o.unicastRefused)
 				}
 			},
-			engineGap: "the engine books each class C unicast in its ledgers at hand-over + SchedulerLatency and never " +
-				"learns when it really went out (runner.HandleTxAck and HandleLog are no-ops; fuota has no TxAck event): " +
-				"once one unicast is refused and sent again later (here the first, by the sub-band the network server's " +
-				"own RX2 DevStatusReq shut), every later setup unicast is handed over before Basic Station's off-time " +
-				"has passed and is refused once, costing a scheduler retry each",
+			engineGap: "the network server's own RX2 DevStatusReq shuts the sub-band without the engine's ledgers " +
+				"knowing, and Basic Station drops the engine's next unicast with no tx ack, so ChirpStack raises no " +
+				"DOWNLINK_GATEWAY event for the engine to hold its outbox on (it does for Concentratord); ChirpStack " +
+				"sends the item again after its lock, once",
 		},
 		{
 			// DELAY mode sends each fragment through the gateways in turn,
