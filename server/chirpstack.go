@@ -68,9 +68,7 @@ func (s *fuotaService) fromChirpStack(ctx context.Context, d *api.FuotaDeploymen
 	switch {
 	case d.GetApplicationId() == "":
 		return out, invalid(f+"application_id", "empty")
-	case d.GetMulticastGroupType() == api.MulticastGroupType_CLASS_B:
-		return out, invalid(f+"multicast_group_type", "CLASS_B: class B sessions are not supported yet")
-	case d.GetMulticastGroupType() != api.MulticastGroupType_CLASS_C:
+	case d.GetMulticastGroupType() != api.MulticastGroupType_CLASS_C && d.GetMulticastGroupType() != api.MulticastGroupType_CLASS_B:
 		return out, invalid(f+"multicast_group_type", "%v: unknown", d.GetMulticastGroupType())
 	case d.GetMulticastClassCSchedulingType() == api.MulticastGroupSchedulingType_GPS_TIME:
 		return out, invalid(f+"multicast_class_c_scheduling_type", "GPS_TIME: lorafuota paces the fragments itself and queues them in DELAY mode")
@@ -105,6 +103,10 @@ func (s *fuotaService) fromChirpStack(ctx context.Context, d *api.FuotaDeploymen
 			RedundancyPercent: int(d.GetFragmentationRedundancyPercentage()),
 			BlockAckDelay:     uint8(d.GetFragmentationBlockAckDelay()),
 		},
+	}
+	if d.GetMulticastGroupType() == api.MulticastGroupType_CLASS_B {
+		p := uint8(d.GetMulticastClassBPingSlotPeriodicity())
+		out.options.SessionClass, out.options.PingSlotPeriodicity = fuota.ClassB, &p
 	}
 	if !d.GetCalculateFragmentationFragmentSize() {
 		out.options.FragmentSize = int(d.GetFragmentationFragmentSize())
@@ -199,7 +201,7 @@ func toChirpStack(st Status, def Defaults) (*api.FuotaDeployment, error) {
 		o := st.Options
 		d = &api.FuotaDeployment{
 			ApplicationId: st.ApplicationID, DeviceProfileId: st.DeviceProfileID,
-			MulticastGroupType:            api.MulticastGroupType_CLASS_C,
+			MulticastGroupType:            groupTypeOf(o.SessionClass),
 			MulticastClassCSchedulingType: api.MulticastGroupSchedulingType_DELAY,
 			CalculateMulticastTimeout:     true, CalculateFragmentationFragmentSize: o.FragmentSize == 0,
 			FragmentationFragmentSize:         uint32(o.FragmentSize),
@@ -542,4 +544,12 @@ func jobsOf(st Status, def Defaults) []*api.FuotaDeploymentJob {
 		out = append(out, job)
 	}
 	return out
+}
+
+// groupTypeOf is ChirpStack's group type of a session class.
+func groupTypeOf(c fuota.Class) api.MulticastGroupType {
+	if c == fuota.ClassB {
+		return api.MulticastGroupType_CLASS_B
+	}
+	return api.MulticastGroupType_CLASS_C
 }

@@ -201,7 +201,7 @@ func TestFuotaServiceRefuses(t *testing.T) {
 		field string
 	}{
 		{"no application", func(d *api.FuotaDeployment) { d.ApplicationId = "" }, "deployment.application_id"},
-		{"class B", func(d *api.FuotaDeployment) { d.MulticastGroupType = api.MulticastGroupType_CLASS_B }, "deployment.multicast_group_type"},
+		{"unknown group type", func(d *api.FuotaDeployment) { d.MulticastGroupType = api.MulticastGroupType(7) }, "deployment.multicast_group_type"},
 		{"GPS time", func(d *api.FuotaDeployment) {
 			d.MulticastClassCSchedulingType = api.MulticastGroupSchedulingType_GPS_TIME
 		}, "deployment.multicast_class_c_scheduling_type"},

@@ -86,8 +86,10 @@ type Options struct {
 	RebootDelay     time.Duration   `json:"reboot_delay,omitempty"`
 	RebootGrace     time.Duration   `json:"reboot_grace,omitempty"`
 	StatusDelay     time.Duration   `json:"status_delay,omitempty"`
-	// SessionClass is the multicast session's class: "" or C, or B.
-	SessionClass fuota.Class `json:"session_class,omitempty"`
+	// SessionClass is the multicast session's class: "" or C, or B, with
+	// its ping-slot periodicity (nil: the engine's choice).
+	SessionClass        fuota.Class `json:"session_class,omitempty"`
+	PingSlotPeriodicity *uint8      `json:"ping_slot_periodicity,omitempty"`
 	// Gateways (EUI-64 hex) carry the multicast; empty takes the
 	// configured ones.
 	Gateways []string `json:"gateways,omitempty"`
@@ -234,15 +236,16 @@ func (d Defaults) deploymentConfig(id string, o Options, plan *fuota.Plan, img [
 			Count:   cmp.Or(o.RetryCount, d.Retry.Count),
 			Timeout: cmp.Or(o.RetryTimeout, d.Retry.Timeout),
 		},
-		SetupTimeout:   cmp.Or(o.SetupTimeout, d.SetupTimeout),
-		StartMargin:    d.StartMargin,
-		BlockAckDelay:  cmp.Or(o.BlockAckDelay, d.BlockAckDelay),
-		Descriptor:     o.Descriptor,
-		RebootDelay:    cmp.Or(o.RebootDelay, d.RebootDelay),
-		RebootGrace:    cmp.Or(o.RebootGrace, d.RebootGrace),
-		StatusDelay:    cmp.Or(o.StatusDelay, d.StatusDelay),
-		UnicastSpacing: d.UnicastSpacing,
-		SessionClass:   o.SessionClass,
+		SetupTimeout:        cmp.Or(o.SetupTimeout, d.SetupTimeout),
+		StartMargin:         d.StartMargin,
+		BlockAckDelay:       cmp.Or(o.BlockAckDelay, d.BlockAckDelay),
+		Descriptor:          o.Descriptor,
+		RebootDelay:         cmp.Or(o.RebootDelay, d.RebootDelay),
+		RebootGrace:         cmp.Or(o.RebootGrace, d.RebootGrace),
+		StatusDelay:         cmp.Or(o.StatusDelay, d.StatusDelay),
+		UnicastSpacing:      d.UnicastSpacing,
+		SessionClass:        o.SessionClass,
+		PingSlotPeriodicity: o.PingSlotPeriodicity,
 	}
 	for _, g := range gateways {
 		cfg.Gateways = append(cfg.Gateways, fuota.GatewayConfig{ID: g})

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chirpstack/chirpstack/api/go/v4/api"
+
+	"github.com/lorafuota/lorafuota/fuota"
 )
 
 // TestDeploymentConfigDelays checks that the reboot grace and the status
@@ -27,5 +31,23 @@ func TestDeploymentConfigDelays(t *testing.T) {
 		if _, err := d.deploymentConfig("x", o, nil, nil, nil, nil, rnd); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s negative: %v", field, err)
 		}
+	}
+}
+
+// TestFromChirpStackClassB checks that a ChirpStack CLASS_B deployment asks
+// for a class B session with its ping-slot periodicity.
+func TestFromChirpStackClassB(t *testing.T) {
+	s := &fuotaService{m: &Manager{}}
+	d, err := s.fromChirpStack(t.Context(), &api.FuotaDeployment{ApplicationId: "app",
+		MulticastGroupType: api.MulticastGroupType_CLASS_B, MulticastClassBPingSlotPeriodicity: 3,
+		MulticastClassCSchedulingType: api.MulticastGroupSchedulingType_DELAY, CalculateMulticastTimeout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := d.options; o.SessionClass != fuota.ClassB || o.PingSlotPeriodicity == nil || *o.PingSlotPeriodicity != 3 {
+		t.Errorf("options %+v, want class B, periodicity 3", o)
+	}
+	if got := groupTypeOf(d.options.SessionClass); got != api.MulticastGroupType_CLASS_B {
+		t.Errorf("group type back %v", got)
 	}
 }
