@@ -47,6 +47,9 @@ type device struct {
 	RebootPending bool     `json:"reboot_pending"`
 	// Problem is what the device's last session answer got wrong.
 	Problem string `json:"problem,omitempty"`
+	// Resets counts the checked reboots after the new version first ran
+	// (ConfirmByReset).
+	Resets  int    `json:"resets,omitempty"`
 	Running uint32 `json:"running"`
 }
 
@@ -587,8 +590,19 @@ func (s *stepper) versionAns(dev *device, a *fwmanagement.DevVersionAns) error {
 	dev.RebootPending = false
 	dev.Running = a.FWVersion
 	if a.FWVersion != want {
-		s.fail(dev, StepVersion, fmt.Sprintf("reverted: the device runs version %#08x after the reboot, expected %#08x", a.FWVersion, want))
+		reason := fmt.Sprintf("reverted: the device runs version %#08x after the reboot, expected %#08x", a.FWVersion, want)
+		if dev.Resets > 0 {
+			reason = fmt.Sprintf("reverted at the reset after the update: the device runs version %#08x, so the new image was never confirmed", a.FWVersion)
+		}
+		s.fail(dev, StepVersion, reason)
 		return nil
+	}
+	if s.d.st.Cfg.ConfirmByReset && dev.Resets == 0 {
+		// The new version runs; one more reset shows whether it stays.
+		dev.Resets++
+		dev.settle()
+		dev.Step = StepReboot
+		return s.send(dev, fwmanagement.FPort, -1, &fwmanagement.DevRebootCountdownReq{Countdown: uint32(s.d.st.Cfg.RebootDelay / time.Second)}, 1)
 	}
 	s.conclude(dev, Updated, StepDone, "")
 	return nil

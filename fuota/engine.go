@@ -142,6 +142,11 @@ type DeploymentConfig struct {
 	// RebootGrace the time after the reboot before DevVersionReq (default 60 s).
 	RebootDelay time.Duration
 	RebootGrace time.Duration
+	// ConfirmByReset reboots an updated device once more and checks its
+	// version again: an MCUboot test image the application never confirmed
+	// still answers with the new version until its next reset, when the
+	// bootloader reverts it. It costs each device a second reboot.
+	ConfirmByReset bool
 	// UnicastSpacing is the least time between two unicast requests to class C
 	// devices (default 3 s). Without it every class C device gets its request
 	// at once, the network sends them back to back, and the answers collide
@@ -277,6 +282,7 @@ type storedConfig struct {
 	UnicastDR            int             `json:"unicast_dr"`
 	SchedulerLatency     time.Duration   `json:"scheduler_latency"`
 	SessionClass         Class           `json:"session_class"`
+	ConfirmByReset       bool            `json:"confirm_by_reset,omitempty"`
 	PingSlotPeriodicity  uint8           `json:"ping_slot_periodicity"`
 	ClassBMargin         time.Duration   `json:"class_b_margin"`
 }
@@ -321,7 +327,7 @@ func NewDeployment(cfg DeploymentConfig) (*Deployment, error) {
 			Descriptor: cfg.Descriptor, StatusDelay: cfg.StatusDelay, RebootDelay: cfg.RebootDelay,
 			RebootGrace: cfg.RebootGrace, UnicastSpacing: cfg.UnicastSpacing,
 			UnicastFrequencyHz: cfg.UnicastFrequencyHz, UnicastDR: *cfg.UnicastDR, SchedulerLatency: cfg.SchedulerLatency,
-			SessionClass: cfg.SessionClass, PingSlotPeriodicity: *cfg.PingSlotPeriodicity, ClassBMargin: cfg.ClassBMargin,
+			SessionClass: cfg.SessionClass, ConfirmByReset: cfg.ConfirmByReset, PingSlotPeriodicity: *cfg.PingSlotPeriodicity, ClassBMargin: cfg.ClassBMargin,
 		},
 		Phase: PhaseNew, NextID: 1, Calls: map[uint64]call{}, Timers: map[string]time.Time{},
 	}

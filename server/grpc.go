@@ -315,6 +315,7 @@ func optionsFromProto(o *pb.CampaignOptions) (Options, error) {
 		DutyCycleModel: o.GetDutyCycleModel(), McGroupID: uint8(o.GetMcGroupId()),
 		FirmwareVersion: o.GetFirmwareVersion(), RetryCount: int(o.GetRetryCount()),
 		BlockAckDelay: uint8(o.GetBlockAckDelay()), Gateways: o.GetGatewayIds(),
+		ConfirmByReset: o.GetConfirmByReset(),
 	}
 	if o.Dr != nil {
 		dr := int(o.GetDr())

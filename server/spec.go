@@ -85,6 +85,7 @@ type Options struct {
 	Descriptor      applayer.Bytes4 `json:"descriptor"`
 	RebootDelay     time.Duration   `json:"reboot_delay,omitempty"`
 	RebootGrace     time.Duration   `json:"reboot_grace,omitempty"`
+	ConfirmByReset  bool            `json:"confirm_by_reset,omitempty"`
 	StatusDelay     time.Duration   `json:"status_delay,omitempty"`
 	// SessionClass is the multicast session's class: "" or C, or B, with
 	// its ping-slot periodicity (nil: the engine's choice).
@@ -245,6 +246,7 @@ func (d Defaults) deploymentConfig(id string, o Options, plan *fuota.Plan, img [
 		StatusDelay:         cmp.Or(o.StatusDelay, d.StatusDelay),
 		UnicastSpacing:      d.UnicastSpacing,
 		SessionClass:        o.SessionClass,
+		ConfirmByReset:      o.ConfirmByReset,
 		PingSlotPeriodicity: o.PingSlotPeriodicity,
 	}
 	for _, g := range gateways {

@@ -17,9 +17,12 @@ import (
 func TestDeploymentConfigDelays(t *testing.T) {
 	d := Defaults{RebootGrace: time.Minute, StatusDelay: 10 * time.Second}
 	rnd := bytes.NewReader(make([]byte, 64))
-	cfg, err := d.deploymentConfig("x", Options{RebootGrace: 5 * time.Second}, nil, nil, nil, nil, rnd)
+	cfg, err := d.deploymentConfig("x", Options{RebootGrace: 5 * time.Second, ConfirmByReset: true}, nil, nil, nil, nil, rnd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !cfg.ConfirmByReset {
+		t.Error("ConfirmByReset did not reach the engine")
 	}
 	if cfg.RebootGrace != 5*time.Second || cfg.StatusDelay != 10*time.Second {
 		t.Errorf("reboot grace %v, status delay %v; want 5s and the default 10s", cfg.RebootGrace, cfg.StatusDelay)

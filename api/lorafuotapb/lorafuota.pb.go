@@ -67,9 +67,12 @@ type CampaignOptions struct {
 	// Time after the reboot before DevVersionReq checks the new version.
 	RebootGrace *durationpb.Duration `protobuf:"bytes,19,opt,name=reboot_grace,json=rebootGrace,proto3" json:"reboot_grace,omitempty"`
 	// Wait from the last fragment's end to the status requests.
-	StatusDelay   *durationpb.Duration `protobuf:"bytes,20,opt,name=status_delay,json=statusDelay,proto3" json:"status_delay,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StatusDelay *durationpb.Duration `protobuf:"bytes,20,opt,name=status_delay,json=statusDelay,proto3" json:"status_delay,omitempty"`
+	// Reboot an updated device once more and check its version again: an
+	// image the application never confirmed reverts at that reset.
+	ConfirmByReset bool `protobuf:"varint,21,opt,name=confirm_by_reset,json=confirmByReset,proto3" json:"confirm_by_reset,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CampaignOptions) Reset() {
@@ -240,6 +243,13 @@ func (x *CampaignOptions) GetStatusDelay() *durationpb.Duration {
 		return x.StatusDelay
 	}
 	return nil
+}
+
+func (x *CampaignOptions) GetConfirmByReset() bool {
+	if x != nil {
+		return x.ConfirmByReset
+	}
+	return false
 }
 
 type PlanRequest struct {
@@ -1862,7 +1872,7 @@ var File_lorafuota_proto protoreflect.FileDescriptor
 
 const file_lorafuota_proto_rawDesc = "" +
 	"\n" +
-	"\x0florafuota.proto\x12\florafuota.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x06\n" +
+	"\x0florafuota.proto\x12\florafuota.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x06\n" +
 	"\x0fCampaignOptions\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\x13\n" +
 	"\x02dr\x18\x02 \x01(\rH\x00R\x02dr\x88\x01\x01\x12!\n" +
@@ -1888,7 +1898,8 @@ const file_lorafuota_proto_rawDesc = "" +
 	"\vgateway_ids\x18\x12 \x03(\tR\n" +
 	"gatewayIds\x12<\n" +
 	"\freboot_grace\x18\x13 \x01(\v2\x19.google.protobuf.DurationR\vrebootGrace\x12<\n" +
-	"\fstatus_delay\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\vstatusDelayB\x05\n" +
+	"\fstatus_delay\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\vstatusDelay\x12(\n" +
+	"\x10confirm_by_reset\x18\x15 \x01(\bR\x0econfirmByResetB\x05\n" +
 	"\x03_dr\"\x7f\n" +
 	"\vPlanRequest\x12\x1d\n" +
 	"\n" +

@@ -38,6 +38,7 @@ type deployFlags struct {
 	gateways                                          []string
 
 	auto, noStart, planOnly, wait, asJSON bool
+	confirmByReset                        bool
 	name                                  string
 }
 
@@ -66,6 +67,7 @@ func (f *deployFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.retryTimeout, "retry-timeout", 0, "unicast answer timeout (0: the server's)")
 	fl.DurationVar(&f.setupTimeout, "setup-timeout", 0, "bound of the setup phase; devices not ready by then are left out")
 	fl.Uint32Var(&f.ackDelay, "block-ack-delay", 0, "TS004 BlockAckDelay, 0..7")
+	fl.BoolVar(&f.confirmByReset, "confirm-by-reset", false, "reboot each updated device once more and check it still runs the new version (an unconfirmed image reverts)")
 	fl.DurationVar(&f.rebootDelay, "reboot-delay", 0, "DevRebootCountdownReq countdown")
 	fl.DurationVar(&f.rebootGrace, "reboot-grace", 0, "time after the reboot before DevVersionReq checks the new version")
 	fl.DurationVar(&f.statusDelay, "status-delay", 0, "wait from the last fragment's end to the status requests")
@@ -356,6 +358,7 @@ func (f *deployFlags) options(cmd *cobra.Command) (*lorafuotapb.CampaignOptions,
 	o := &lorafuotapb.CampaignOptions{
 		FrequencyHz: f.frequency, Redundancy: f.redundancy, McGroupId: f.mcGroupID,
 		FirmwareVersion: f.firmwareVersion, RetryCount: f.retryCount, BlockAckDelay: f.ackDelay,
+		ConfirmByReset: f.confirmByReset,
 	}
 	var reg *region.Region
 	if f.regionName != "" {

@@ -72,7 +72,7 @@ func TestDeployRequest(t *testing.T) {
 			"--ns-margin", "5s", "--mc-group-id", "3", "--firmware-version", "7",
 			"--gateway", "0016C001F0000001", "--gateway", "0016c001f0000002",
 			"--retry-count", "4", "--retry-timeout", "1m", "--setup-timeout", "2h", "--block-ack-delay", "7", "--reboot-delay", "30s",
-			"--reboot-grace", "45s", "--status-delay", "20s"},
+			"--reboot-grace", "45s", "--status-delay", "20s", "--confirm-by-reset"},
 			&lorafuotapb.CreateDeploymentRequest{
 				Devices: []*lorafuotapb.DeviceSpec{{DevEui: "70b3d57ed0000001"}},
 				Options: &lorafuotapb.CampaignOptions{
@@ -83,6 +83,7 @@ func TestDeployRequest(t *testing.T) {
 					RetryCount: 4, RetryTimeout: durationpb.New(time.Minute), SetupTimeout: durationpb.New(2 * time.Hour),
 					BlockAckDelay: 7, RebootDelay: durationpb.New(30 * time.Second),
 					RebootGrace: durationpb.New(45 * time.Second), StatusDelay: durationpb.New(20 * time.Second),
+					ConfirmByReset: true,
 				},
 			}},
 	}

@@ -66,6 +66,8 @@ func TestMatrix(t *testing.T) {
 		// classB runs the multicast as a class B session, to class A
 		// devices that take their unicasts after their uplinks.
 		classB bool
+		// confirmByReset sets DeploymentConfig.ConfirmByReset.
+		confirmByReset bool
 	}{
 		{name: "spec v1", fleets: []fleet{{count: 4, stack: "spec", versions: v1, want: fuota.Updated}}},
 		{name: "spec v2", fleets: []fleet{{count: 4, stack: "spec", versions: v2, want: fuota.Updated}}},
@@ -101,6 +103,11 @@ func TestMatrix(t *testing.T) {
 			{count: 2, stack: "spec", versions: v2, offset: 40 * time.Second, driftPPM: 80, want: fuota.Updated},
 		}},
 		{name: "reverts: hang", behaviour: boot.Hang, fleets: []fleet{{count: 3, stack: "spec", versions: v2, want: fuota.Failed, step: fuota.StepVersion, reason: "reverted"}}},
+		// A firmware that never confirms runs the new version until its next
+		// reset: only a second, checked reset shows it.
+		{name: "never confirms, checked by a reset", behaviour: boot.NoConfirm, confirmByReset: true,
+			fleets: []fleet{{count: 3, stack: "spec", versions: v2, want: fuota.Failed, step: fuota.StepVersion, reason: "never confirmed"}}},
+		{name: "confirms, checked by a reset", confirmByReset: true, fleets: []fleet{{count: 3, stack: "spec", versions: v2, want: fuota.Updated}}},
 		{name: "reverts: fail join", behaviour: boot.FailJoin, fleets: []fleet{{count: 3, stack: "spec", versions: v2, want: fuota.Failed, step: fuota.StepVersion, reason: "reverted"}}},
 		// The verdicts of "spec v2", with the server restarted in each
 		// phase: the new runner resumes from the store.
@@ -127,6 +134,9 @@ func TestMatrix(t *testing.T) {
 			newVersion := image.Version{Major: 2}
 			img := r.firmware(newVersion, tc.behaviour, 4096)
 			var mods []func(*fuota.DeploymentConfig)
+			if tc.confirmByReset {
+				mods = append(mods, func(c *fuota.DeploymentConfig) { c.ConfirmByReset = true })
+			}
 			if tc.classB {
 				mods = append(mods, func(c *fuota.DeploymentConfig) {
 					c.SessionClass = fuota.ClassB
