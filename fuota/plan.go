@@ -46,6 +46,10 @@ type PlanRequest struct {
 	// FrameGap is the least idle time a gateway leaves between two frames
 	// (0: DefaultFrameGap).
 	FrameGap time.Duration
+	// Gateways is how many gateways carry the group (0 means 1): in
+	// ChirpStack's DELAY mode each sends a frame one Margin after the one
+	// before, so the frames are G margins apart.
+	Gateways int
 	// MaxLost is the devices' Lmax, the most uncoded fragments they can afford
 	// to lose; 0 when unknown.
 	MaxLost int
@@ -150,7 +154,10 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 		return nil, fmt.Errorf("margin %v: must not be negative", req.Margin)
 	case req.FrameGap < 0:
 		return nil, fmt.Errorf("frame_gap %v: must not be negative", req.FrameGap)
+	case req.Gateways < 0:
+		return nil, fmt.Errorf("gateways %d: must not be negative", req.Gateways)
 	}
+	req.Gateways = max(req.Gateways, 1)
 	if req.FrameGap == 0 {
 		req.FrameGap = DefaultFrameGap
 	}
@@ -187,7 +194,7 @@ func NewPlan(req PlanRequest) (*Plan, error) {
 	}
 
 	p := &Plan{Request: req, FragmentSize: fragSize, FrameAirtime: toa, FrequencyHz: freq, SubBand: sb, DutyCycle: d,
-		FrameSpacing: max(toa+req.FrameGap, req.Margin)}
+		FrameSpacing: max(toa+req.FrameGap, time.Duration(req.Gateways)*req.Margin)}
 	if err := p.splitBlocks(); err != nil {
 		return nil, err
 	}
@@ -335,7 +342,7 @@ func (p *Plan) binding() string {
 		return "airtime"
 	case p.LowerBound <= max(n-1, 0)*(p.FrameAirtime+p.Request.FrameGap)+p.FrameAirtime:
 		return "airtime"
-	case p.Request.Margin > p.FrameAirtime+p.Request.FrameGap && p.LowerBound == (n-1)*p.Request.Margin+p.FrameAirtime:
+	case p.FrameSpacing > p.FrameAirtime+p.Request.FrameGap && p.LowerBound == (n-1)*p.FrameSpacing+p.FrameAirtime:
 		return "margin"
 	default:
 		return "duty cycle"

@@ -225,3 +225,25 @@ func TestNewPlanTargetCoversAllBlocks(t *testing.T) {
 		t.Errorf("block 0 redundancy %d is not above the single-block %d", b.Redundancy, single)
 	}
 }
+
+// TestNewPlanGatewaysSpaceFrames checks that G gateways in ChirpStack's
+// DELAY mode space the frames G margins apart, in the spacing and the bound.
+func TestNewPlanGatewaysSpaceFrames(t *testing.T) {
+	one, err := NewPlan(PlanRequest{ImageSize: 16 << 10, Region: region.EU868, DR: 5, Redundancy: 10, Margin: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := NewPlan(PlanRequest{ImageSize: 16 << 10, Region: region.EU868, DR: 5, Redundancy: 10, Margin: 5 * time.Second, Gateways: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.FrameSpacing != 5*time.Second || two.FrameSpacing != 10*time.Second || two.Binding != "margin" {
+		t.Errorf("spacing %v and %v (%s), want 5s and 10s (margin)", one.FrameSpacing, two.FrameSpacing, two.Binding)
+	}
+	if want := time.Duration(two.Frames-1)*10*time.Second + two.FrameAirtime; two.LowerBound != want {
+		t.Errorf("bound with two gateways %v, want %v", two.LowerBound, want)
+	}
+	if _, err := NewPlan(PlanRequest{ImageSize: 1024, Region: region.EU868, DR: 5, Gateways: -1}); err == nil || !strings.Contains(err.Error(), "gateways") {
+		t.Errorf("negative gateways: %v", err)
+	}
+}

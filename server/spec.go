@@ -158,6 +158,7 @@ func (d Defaults) Plan(o Options, imageSize, devices int) (*fuota.Plan, error) {
 // merge returns the plan request of o over the defaults.
 func (d Defaults) merge(o Options, imageSize, devices int) (fuota.PlanRequest, error) {
 	req := d.planRequest(imageSize, devices)
+	req.Gateways = len(o.Gateways)
 	if o.Region != "" {
 		name, err := region.ParseName(o.Region)
 		if err != nil {

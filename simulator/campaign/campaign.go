@@ -95,7 +95,8 @@ type Config struct {
 	Loss float64
 	Seed uint64
 	// Limit bounds the campaign in virtual time; 0 means a day plus twice
-	// the time the unicast exchanges take at the deployment's spacing.
+	// the multicast's lower bound and twice the time the unicast exchanges
+	// take at the RX2 channel's steady pace.
 	Limit time.Duration
 	// Progress, if not nil, is called after every ProgressInterval of
 	// virtual time (0: DefaultProgressInterval) the campaign runs.
@@ -175,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	req := cfg.Plan
 	req.Devices = max(cfg.Devices, 1)
 	req.Margin = time.Duration(sc.Network.ClassCMargin)
+	req.Gateways = max(cfg.Gateways, 1)
 	plan, err := fuota.NewPlan(req)
 	if err != nil {
 		return nil, fmt.Errorf("campaign: plan: %w", err)
@@ -214,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	limit := cfg.Limit
 	if limit == 0 {
-		limit = 24*time.Hour + 2*time.Duration(len(n.Devices())*requestsPerDevice)*spacing
+		limit = 24*time.Hour + 2*plan.LowerBound + 2*time.Duration(len(n.Devices())*requestsPerDevice)*spacing
 	}
 
 	w := &watch{clk: clk, plan: plan, net: n, status: map[lorawan.EUI64]bool{}}
