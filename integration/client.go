@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/brocaar/lorawan"
@@ -237,7 +238,7 @@ type MulticastGroup struct {
 
 // CreateMulticastGroup creates a group and returns its id.
 func (c *Client) CreateMulticastGroup(ctx context.Context, g MulticastGroup) (string, error) {
-	region, ok := common.Region_value[g.Region]
+	region, ok := chirpStackRegion(g.Region)
 	if !ok {
 		return "", fmt.Errorf("chirpstack: create multicast group %q: unknown region %q", g.Name, g.Region)
 	}
@@ -409,4 +410,18 @@ func (c *Client) GetDeviceProfileOf(ctx context.Context, devEUI lorawan.EUI64) (
 		return DeviceProfile{}, fmt.Errorf("profile of device %s: %w", devEUI, err)
 	}
 	return p, nil
+}
+
+// chirpStackRegion reads a region as ChirpStack names it ("EU868", "AS923",
+// "AS923_2") or as the LoRa Alliance does ("AS923-1", "AS923-2").
+func chirpStackRegion(name string) (int32, bool) {
+	if r, ok := common.Region_value[name]; ok {
+		return r, true
+	}
+	name = strings.ReplaceAll(name, "-", "_")
+	if name == "AS923_1" {
+		name = "AS923"
+	}
+	r, ok := common.Region_value[name]
+	return r, ok
 }

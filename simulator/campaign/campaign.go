@@ -328,6 +328,10 @@ func scenario(cfg Config) (*simulator.Scenario, error) {
 	if maxImage > bigImage {
 		g.Flash = "nrf52840"
 	}
+	if ch, ok := uplinkChannels[cmp.Or(cfg.Plan.Region, region.EU868)]; ok {
+		g.UplinkFrequencies = ch.freqs
+		g.UplinkDR = &ch.dr
+	}
 	if cfg.Loss > 0 {
 		g.Loss = &simulator.LossSpec{Model: "bernoulli", P: cfg.Loss}
 	}
@@ -704,4 +708,19 @@ func addEUI(base lorawan.EUI64, n int) lorawan.EUI64 {
 		v >>= 8
 	}
 	return e
+}
+
+// uplinkChannels are the devices' uplink channels and data rate in the
+// regions whose scenario has no default (EU868 has three): the first eight
+// channels a network usually enables (US915 and AU915: sub-band 2, as
+// ChirpStack's default configuration), or the region's default channels.
+var uplinkChannels = map[region.Name]struct {
+	freqs []uint32
+	dr    int
+}{
+	region.US915:   {[]uint32{903_900_000, 904_100_000, 904_300_000, 904_500_000, 904_700_000, 904_900_000, 905_100_000, 905_300_000}, 3},
+	region.AU915:   {[]uint32{916_800_000, 917_000_000, 917_200_000, 917_400_000, 917_600_000, 917_800_000, 918_000_000, 918_200_000}, 5},
+	region.AS923_1: {[]uint32{923_200_000, 923_400_000}, 5},
+	region.IN865:   {[]uint32{865_062_500, 865_402_500, 865_985_000}, 5},
+	region.KR920:   {[]uint32{922_100_000, 922_300_000, 922_500_000}, 5},
 }
