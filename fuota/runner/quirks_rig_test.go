@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -18,9 +17,7 @@ import (
 	"github.com/lorafuota/lorafuota/dutycycle"
 	"github.com/lorafuota/lorafuota/fuota"
 	"github.com/lorafuota/lorafuota/fuota/runner"
-	"github.com/lorafuota/lorafuota/fuota/store"
 	"github.com/lorafuota/lorafuota/integration"
-	"github.com/lorafuota/lorafuota/internal/inprocess"
 	"github.com/lorafuota/lorafuota/region"
 	"github.com/lorafuota/lorafuota/simulator"
 )
@@ -250,73 +247,18 @@ type quirkRig struct {
 // recorded.
 func newQuirkRig(t *testing.T, sc *simulator.Scenario, seed uint64) *quirkRig {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	clk := clock.NewVirtual(epoch)
 	book := &logBook{}
 	h := &captureHandler{book: book}
 	if testing.Verbose() {
 		h.next = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
 	}
-	logger := slog.New(simulator.LogHandler(h, clk))
-	n, err := simulator.New(sc, clk, simulator.Options{Seed: seed, APIKeys: []string{apiKey}, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, disconnect, err := inprocess.Connect(ctx, n, apiKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, store.Config{Addr: store.Memory})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		disconnect()
-		cancel()
-		_ = n.Close(context.Background())
-		_ = st.Close()
+	q := &quirkRig{book: book}
+	q.rig = buildRig(t, sc, seed, h, func(c *integration.Client, clk *clock.Virtual) runner.Executor {
+		q.rec = &recorder{Client: c, clk: clk}
+		return q.rec
 	})
-	r := &rig{t: t, ctx: ctx, clk: clk, net: n, client: client, store: st, logger: logger, region: sc.Region}
-	q := &quirkRig{rig: r, book: book, rec: &recorder{Client: client, clk: clk}}
-	r.runner, r.hook = q.newRunner()
-	n.Publisher().Subscribe(r.deliver)
-	return q
-}
-
-// newRunner is rig.newRunner with the recorder for Executor.
-func (q *quirkRig) newRunner() (*runner.Runner, http.Handler) {
-	q.t.Helper()
-	rn, err := runner.New(runner.Config{
-		Clock: q.clk, Executor: q.rec, Store: q.store, Logger: q.logger,
-		ApplicationID: q.applicationID(), Region: q.region,
-		McAddrPool: store.McAddrPool{Min: lorawan.DevAddr{0xfc, 0, 0, 0}, Max: lorawan.DevAddr{0xfc, 0, 0, 0xff}},
-	})
-	if err != nil {
-		q.t.Fatal(err)
-	}
-	hook, err := integration.NewHTTPHandler(integration.HTTPConfig{Secret: hookSecret, Now: q.clk.Now}, rn)
-	if err != nil {
-		q.t.Fatal(err)
-	}
-	return rn, hook
-}
-
-// restart is rig.restart with the recorder kept.
-func (q *quirkRig) restart(img []byte) {
-	q.t.Helper()
-	q.stop()
-	rec, err := q.store.GetDeployment(q.ctx, deploymentID)
-	if err != nil {
-		q.t.Fatal(err)
-	}
-	d, err := fuota.UnmarshalDeployment(rec.Data, img)
-	if err != nil {
-		q.t.Fatal(err)
-	}
 	q.runner, q.hook = q.newRunner()
-	if err := q.runner.Resume(q.ctx, d, rec.Version); err != nil {
-		q.t.Fatal(err)
-	}
+	return q
 }
 
 // runUntilPhase runs the field until the stored deployment is in phase p,

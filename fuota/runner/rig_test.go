@@ -47,6 +47,8 @@ type rig struct {
 	clk    *clock.Virtual
 	net    *simulator.Network
 	client *integration.Client
+	// exec is what the runner calls: the client, or a wrapper of it.
+	exec   runner.Executor
 	store  *store.Store
 	logger *slog.Logger
 	region string
@@ -58,11 +60,25 @@ type rig struct {
 
 func newRig(t *testing.T, sc *simulator.Scenario, seed uint64) *rig {
 	t.Helper()
+	var h slog.Handler
+	if testing.Verbose() {
+		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	r := buildRig(t, sc, seed, h, nil)
+	r.runner, r.hook = r.newRunner()
+	return r
+}
+
+// buildRig builds the field of sc, logging to h (nil: nowhere), with the
+// runner calling wrap(client, clock) (nil: the client), and no runner yet.
+func buildRig(t *testing.T, sc *simulator.Scenario, seed uint64, h slog.Handler,
+	wrap func(*integration.Client, *clock.Virtual) runner.Executor) *rig {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	clk := clock.NewVirtual(epoch)
 	var logger *slog.Logger
-	if testing.Verbose() {
-		logger = slog.New(simulator.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), clk))
+	if h != nil {
+		logger = slog.New(simulator.LogHandler(h, clk))
 	}
 	n, err := simulator.New(sc, clk, simulator.Options{Seed: seed, APIKeys: []string{apiKey}, Logger: logger})
 	if err != nil {
@@ -82,8 +98,10 @@ func newRig(t *testing.T, sc *simulator.Scenario, seed uint64) *rig {
 		_ = n.Close(context.Background())
 		_ = st.Close()
 	})
-	r := &rig{t: t, ctx: ctx, clk: clk, net: n, client: client, store: st, logger: logger, region: sc.Region}
-	r.runner, r.hook = r.newRunner()
+	r := &rig{t: t, ctx: ctx, clk: clk, net: n, client: client, exec: client, store: st, logger: logger, region: sc.Region}
+	if wrap != nil {
+		r.exec = wrap(client, clk)
+	}
 	n.Publisher().Subscribe(r.deliver)
 	return r
 }
@@ -93,7 +111,7 @@ func newRig(t *testing.T, sc *simulator.Scenario, seed uint64) *rig {
 func (r *rig) newRunner() (*runner.Runner, http.Handler) {
 	r.t.Helper()
 	rn, err := runner.New(runner.Config{
-		Clock: r.clk, Executor: r.client, Store: r.store, Logger: r.logger,
+		Clock: r.clk, Executor: r.exec, Store: r.store, Logger: r.logger,
 		ApplicationID: r.applicationID(), Region: r.region,
 		McAddrPool: store.McAddrPool{Min: lorawan.DevAddr{0xfc, 0, 0, 0}, Max: lorawan.DevAddr{0xfc, 0, 0, 0xff}},
 	})
