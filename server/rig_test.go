@@ -67,25 +67,16 @@ func newRig(t *testing.T, sc *simulator.Scenario, seed uint64) *rig {
 	if testing.Verbose() {
 		logger = slog.New(simulator.LogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), clk))
 	}
-	n, err := simulator.New(sc, clk, simulator.Options{Seed: seed, APIKeys: []string{apiKey}, Logger: logger})
+	field, err := inprocess.Open(ctx, sc, clk, simulator.Options{Seed: seed, Logger: logger}, apiKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, disconnect, err := inprocess.Connect(ctx, n, apiKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, store.Config{Addr: store.Memory})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, ctx: ctx, clk: clk, net: n, client: client, store: st, logger: logger, hooks: map[string]*integration.HTTPHandler{}}
 	t.Cleanup(func() {
-		disconnect()
+		field.Close()
 		cancel()
-		_ = n.Close(context.Background())
-		_ = st.Close()
 	})
+	n, client, st := field.Net, field.Client, field.Store
+	r := &rig{t: t, ctx: ctx, clk: clk, net: n, client: client, store: st, logger: logger, hooks: map[string]*integration.HTTPHandler{}}
 	r.appID = r.applicationID()
 	n.Publisher().Subscribe(r.deliver)
 	return r

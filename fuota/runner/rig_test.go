@@ -80,24 +80,15 @@ func buildRig(t *testing.T, sc *simulator.Scenario, seed uint64, h slog.Handler,
 	if h != nil {
 		logger = slog.New(simulator.LogHandler(h, clk))
 	}
-	n, err := simulator.New(sc, clk, simulator.Options{Seed: seed, APIKeys: []string{apiKey}, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, disconnect, err := inprocess.Connect(ctx, n, apiKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, store.Config{Addr: store.Memory})
+	field, err := inprocess.Open(ctx, sc, clk, simulator.Options{Seed: seed, Logger: logger}, apiKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		disconnect()
+		field.Close()
 		cancel()
-		_ = n.Close(context.Background())
-		_ = st.Close()
 	})
+	n, client, st := field.Net, field.Client, field.Store
 	r := &rig{t: t, ctx: ctx, clk: clk, net: n, client: client, exec: client, store: st, logger: logger, region: sc.Region}
 	if wrap != nil {
 		r.exec = wrap(client, clk)

@@ -185,21 +185,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	clk := clock.NewVirtual(epoch())
-	n, err := simulator.New(sc, clk, simulator.Options{Seed: cfg.Seed, APIKeys: []string{apiKey}, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("campaign: network: %w", err)
-	}
-	defer func() { _ = n.Close(context.Background()) }()
-	client, disconnect, err := inprocess.Connect(ctx, n, apiKey)
+	field, err := inprocess.Open(ctx, sc, clk, simulator.Options{Seed: cfg.Seed, Logger: log}, apiKey)
 	if err != nil {
 		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	defer disconnect()
-	st, err := store.Open(ctx, store.Config{Addr: store.Memory})
-	if err != nil {
-		return nil, fmt.Errorf("campaign: store: %w", err)
-	}
-	defer st.Close()
+	defer field.Close()
+	n, client, st := field.Net, field.Client, field.Store
 	appID, err := applicationID(ctx, client)
 	if err != nil {
 		return nil, err
